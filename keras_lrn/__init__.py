@@ -1,0 +1,9 @@
+"""keras-lrn: Local Response Normalization as a first-class Keras 3 layer."""
+
+from keras_lrn import ops
+from keras_lrn.layer import LRN
+from keras_lrn.layer import LocalResponseNormalization
+
+__version__ = "0.1.0"
+
+__all__ = ["LRN", "LocalResponseNormalization", "ops", "__version__"]

@@ -1,0 +1,199 @@
+"""How each framework spells LRN's hyperparameters, as data.
+
+keras-lrn's canonical form is
+`y = x / (bias + alpha * window_sum(x ** 2)) ** beta`, where `size` is the
+window length and `alpha` multiplies each term (the AlexNet paper's and
+TensorFlow's convention). Other frameworks name the window by its radius,
+divide `alpha` by the number of terms in the window, fix `bias`, or put the
+extra element of an even window on the other side of the centre. Each row of
+`CONVENTIONS` records those differences, and the two functions below convert
+through a row, so every converter follows the same code.
+"""
+
+import dataclasses
+import math
+import warnings
+
+
+@dataclasses.dataclass(frozen=True)
+class Convention:
+    """One framework's spelling of LRN.
+
+    Attributes:
+        name: The framework (and region), as named in error messages.
+        size_arg: The argument that holds the window.
+        size_is_radius: Whether `size_arg` is a radius `r` (window `2r + 1`).
+        alpha_divisor_exponent: The framework divides `alpha` by
+            `size ** alpha_divisor_exponent` (0: per term, 1: by the window
+            length, 2: by the area of a `size x size` box).
+        bias_arg: The argument that holds `bias` (k).
+        fixed_bias: The value `bias` always has, or `None` when it is free.
+        mode: The keras-lrn `mode` the framework's region corresponds to.
+        even_window_side: Where the framework puts the extra element of an
+            even window (`"after"` or `"before"` the centre), or `None`
+            where it only allows odd windows.
+        extra: Constant arguments of the framework's own (e.g. Caffe's
+            `norm_region`), returned by the `to_*` converters.
+    """
+
+    name: str
+    size_arg: str
+    size_is_radius: bool
+    alpha_divisor_exponent: int
+    bias_arg: str
+    fixed_bias: float | None
+    mode: str
+    even_window_side: str | None
+    extra: tuple = ()
+
+
+CONVENTIONS = {
+    "tensorflow": Convention(
+        name="tf.nn.local_response_normalization",
+        size_arg="depth_radius",
+        size_is_radius=True,
+        alpha_divisor_exponent=0,
+        bias_arg="bias",
+        fixed_bias=None,
+        mode="across_channels",
+        even_window_side=None,
+    ),
+    "caffe_across_channels": Convention(
+        name="Caffe LRN (ACROSS_CHANNELS)",
+        size_arg="local_size",
+        size_is_radius=False,
+        alpha_divisor_exponent=1,
+        bias_arg="k",
+        fixed_bias=None,
+        mode="across_channels",
+        even_window_side=None,
+        extra=(("norm_region", "ACROSS_CHANNELS"),),
+    ),
+    "caffe_within_channel": Convention(
+        name="Caffe LRN (WITHIN_CHANNEL)",
+        size_arg="local_size",
+        size_is_radius=False,
+        alpha_divisor_exponent=2,
+        bias_arg="k",
+        fixed_bias=1.0,
+        mode="within_channel",
+        even_window_side=None,
+        extra=(("norm_region", "WITHIN_CHANNEL"),),
+    ),
+    "torch": Convention(
+        name="torch.nn.LocalResponseNorm",
+        size_arg="size",
+        size_is_radius=False,
+        alpha_divisor_exponent=1,
+        bias_arg="k",
+        fixed_bias=None,
+        mode="across_channels",
+        even_window_side="before",
+    ),
+    "onnx": Convention(
+        name="ONNX LRN",
+        size_arg="size",
+        size_is_radius=False,
+        alpha_divisor_exponent=1,
+        bias_arg="bias",
+        fixed_bias=None,
+        mode="across_channels",
+        even_window_side="after",
+    ),
+}
+
+CAFFE_NORM_REGIONS = {
+    "ACROSS_CHANNELS": "caffe_across_channels",
+    "WITHIN_CHANNEL": "caffe_within_channel",
+}
+
+
+def to_canonical(convention, window, alpha, beta, bias):
+    """Layer arguments for hyperparameters given in `convention`.
+
+    Args:
+        convention: A `Convention` (a value of `CONVENTIONS`).
+        window: The value of the framework's `size_arg`.
+        alpha, beta, bias: The framework's own values.
+
+    Returns:
+        A dict of `LocalResponseNormalization` arguments.
+    """
+    if isinstance(window, bool) or not isinstance(window, int) or window < 0:
+        raise ValueError(
+            f"{convention.name} expects `{convention.size_arg}` to be a "
+            f"non-negative integer. Received: {convention.size_arg}={window!r}"
+        )
+    size = 2 * window + 1 if convention.size_is_radius else window
+    if size % 2 == 0 and convention.even_window_side is None:
+        raise ValueError(
+            f"{convention.name} requires an odd `{convention.size_arg}`. "
+            f"Received: {convention.size_arg}={window!r}"
+        )
+    if convention.fixed_bias is not None and bias != convention.fixed_bias:
+        warnings.warn(
+            f"{convention.name} fixes {convention.bias_arg}="
+            f"{convention.fixed_bias} and ignores the value passed; "
+            f"using {convention.bias_arg}={convention.fixed_bias}. "
+            f"Received: {convention.bias_arg}={bias!r}",
+            stacklevel=3,
+        )
+        bias = convention.fixed_bias
+    arguments = {
+        "size": size,
+        "alpha": alpha / size**convention.alpha_divisor_exponent,
+        "beta": beta,
+        "bias": bias,
+        "mode": convention.mode,
+    }
+    if size % 2 == 0:
+        arguments["even_window_side"] = convention.even_window_side
+    return arguments
+
+
+def from_canonical(convention, size, alpha, beta, bias, mode, even_window_side):
+    """The hyperparameters `convention` needs to compute what a layer does.
+
+    Args:
+        convention: A `Convention` (a value of `CONVENTIONS`).
+        size, alpha, beta, bias, mode, even_window_side: The layer's
+            arguments.
+
+    Returns:
+        A dict keyed by the framework's own argument names.
+
+    Raises:
+        ValueError: where the framework cannot express the layer.
+    """
+    cannot = f"{convention.name} cannot express this layer"
+    if mode != convention.mode:
+        raise ValueError(
+            f"{cannot}: it normalizes in mode '{convention.mode}'. "
+            f"Received: mode={mode!r}"
+        )
+    if size % 2 == 0 and even_window_side != convention.even_window_side:
+        allowed = (
+            "only odd sizes"
+            if convention.even_window_side is None
+            else f"even sizes with even_window_side="
+            f"'{convention.even_window_side}'"
+        )
+        raise ValueError(
+            f"{cannot}: it allows {allowed}. Received: size={size}, "
+            f"even_window_side={even_window_side!r}"
+        )
+    if convention.fixed_bias is not None and not math.isclose(
+        bias, convention.fixed_bias
+    ):
+        raise ValueError(
+            f"{cannot}: its {convention.bias_arg} is fixed at "
+            f"{convention.fixed_bias}. Received: bias={bias!r}"
+        )
+    window = (size - 1) // 2 if convention.size_is_radius else size
+    return {
+        convention.size_arg: window,
+        "alpha": alpha * size**convention.alpha_divisor_exponent,
+        "beta": beta,
+        convention.bias_arg: bias,
+        **dict(convention.extra),
+    }

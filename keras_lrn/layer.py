@@ -1,0 +1,266 @@
+"""The `LocalResponseNormalization` Keras layer."""
+
+import keras
+
+from keras_lrn import conventions
+from keras_lrn import ops as lrn_ops
+
+
+@keras.saving.register_keras_serializable(package="keras_lrn")
+class LocalResponseNormalization(keras.layers.Layer):
+    """Local Response Normalization (Krizhevsky et al., 2012).
+
+    Divides each activation by a power of the energy of its neighbours:
+
+    ```
+    y = x / (bias + alpha * sum(x[c'] ** 2 for c' in window(c))) ** beta
+    ```
+
+    with zero padding outside the tensor. In mode "across_channels" the
+    window holds `size` neighbouring channels at the same position (AlexNet's
+    LRN, `tf.nn.local_response_normalization`); in mode "within_channel" it
+    holds `size` positions along every spatial axis of the same channel (a
+    `size x size` box on images: Caffe's WITHIN_CHANNEL).
+
+    The defaults are AlexNet's published hyperparameters (section 3.3 of the
+    paper: n=5, alpha=1e-4, beta=0.75, k=2), so `LocalResponseNormalization()`
+    is AlexNet's LRN. `alpha` multiplies each squared term, as in the paper
+    and TensorFlow. Caffe, PyTorch and ONNX divide their alpha by the window
+    and TensorFlow names the window by its radius: build the layer from their
+    hyperparameters with `from_caffe`, `from_torch`, `from_onnx` or
+    `from_tensorflow`, and get theirs back with `to_caffe()` and siblings.
+
+    The layer computes in its dtype policy's compute dtype; half-precision
+    (float16, bfloat16) values are accumulated in float32 and rounded once,
+    so activations whose squares overflow float16 still normalize correctly.
+
+    Args:
+        size: The window length, a positive integer: channels in mode
+            "across_channels", positions per spatial axis in mode
+            "within_channel". Defaults to 5.
+        alpha: The coefficient of each squared term, >= 0. Defaults to 1e-4.
+        beta: The exponent, >= 0. Defaults to 0.75.
+        bias: The additive constant k, > 0. Defaults to 2.0.
+        mode: "across_channels" (default) or "within_channel".
+        data_format: "channels_last" or "channels_first". Defaults to
+            `keras.config.image_data_format()`.
+        even_window_side: For an even `size`, the side of the centre that
+            holds the window's extra element: "after" (default; TensorFlow's
+            SAME padding and ONNX) or "before" (PyTorch).
+        implementation: "auto" (default) picks the fastest exact path;
+            "native" calls `tf.nn.local_response_normalization` and raises a
+            `ValueError` where that op cannot compute the layer (other
+            backends, modes, ranks, layouts, even sizes, float64);
+            "portable" always uses the `keras.ops` implementation.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+
+    Input shape:
+        A tensor of rank >= 3: `(batch, *spatial, channels)` for
+        channels_last, `(batch, channels, *spatial)` for channels_first.
+        Mode "across_channels" needs the channel dimension to be known.
+
+    Output shape:
+        The same as the input.
+
+    Example:
+
+    >>> x = keras.random.uniform((2, 55, 55, 96), maxval=10.0)
+    >>> layer = keras_lrn.LocalResponseNormalization()  # AlexNet's LRN
+    >>> layer(x).shape
+    (2, 55, 55, 96)
+    >>> # Caffe's bvlc_alexnet prototxt: local_size 5, alpha 1e-4, beta 0.75
+    >>> caffe_lrn = keras_lrn.LRN.from_caffe(local_size=5, alpha=1e-4)
+    >>> caffe_lrn.alpha  # Caffe divides alpha by local_size
+    2e-05
+
+    Reference:
+        - [Krizhevsky, Sutskever and Hinton, ImageNet Classification with
+          Deep Convolutional Neural Networks, NeurIPS 2012, section 3.3](
+          https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks)
+        - [Jarrett et al., What is the best Multi-Stage Architecture for
+          Object Recognition?, ICCV 2009](
+          https://doi.org/10.1109/ICCV.2009.5459469)
+    """
+
+    def __init__(
+        self,
+        size=5,
+        alpha=1e-4,
+        beta=0.75,
+        bias=2.0,
+        mode="across_channels",
+        data_format=None,
+        even_window_side="after",
+        implementation="auto",
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.data_format = lrn_ops.validate_arguments(
+            size, alpha, beta, bias, mode, data_format, even_window_side,
+            implementation,
+        )
+        self.size = int(size)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.bias = float(bias)
+        self.mode = mode
+        self.even_window_side = even_window_side
+        self.implementation = implementation
+        self.input_spec = keras.layers.InputSpec(min_ndim=3)
+        self.supports_masking = True
+        if implementation == "native":
+            lrn_ops.raise_if_native_unavailable(
+                lrn_ops.native_unavailable_reason(
+                    mode, self.size, self.data_format
+                )
+            )
+
+    def build(self, input_shape):
+        input_shape = tuple(input_shape)
+        lrn_ops.validate_input(
+            input_shape, self.compute_dtype, self.mode, self.data_format
+        )
+        if self.implementation == "native":
+            lrn_ops.raise_if_native_unavailable(
+                lrn_ops.native_unavailable_reason(
+                    self.mode, self.size, self.data_format, input_shape,
+                    self.compute_dtype,
+                )
+            )
+        rank = len(input_shape)
+        if self.mode == "across_channels":
+            channel_axis = -1 if self.data_format == "channels_last" else 1
+            self.input_spec = keras.layers.InputSpec(
+                ndim=rank, axes={channel_axis: input_shape[channel_axis]}
+            )
+        else:
+            self.input_spec = keras.layers.InputSpec(ndim=rank)
+
+    def call(self, inputs):
+        return lrn_ops.local_response_normalization(
+            inputs,
+            size=self.size,
+            alpha=self.alpha,
+            beta=self.beta,
+            bias=self.bias,
+            mode=self.mode,
+            data_format=self.data_format,
+            even_window_side=self.even_window_side,
+            implementation=self.implementation,
+        )
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "size": self.size,
+                "alpha": self.alpha,
+                "beta": self.beta,
+                "bias": self.bias,
+                "mode": self.mode,
+                "data_format": self.data_format,
+                "even_window_side": self.even_window_side,
+                "implementation": self.implementation,
+            }
+        )
+        return config
+
+    # Converters from other frameworks' hyperparameters. Each goes through a
+    # row of `conventions.CONVENTIONS`; `**kwargs` are layer arguments.
+
+    @classmethod
+    def from_tensorflow(cls, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5,
+                        **kwargs):
+        """The layer `tf.nn.local_response_normalization` computes.
+
+        TensorFlow names the window by its radius (`size = 2 *
+        depth_radius + 1`) and applies `alpha` per term. The defaults are
+        TensorFlow's.
+        """
+        return cls._from_convention(
+            "tensorflow", depth_radius, alpha, beta, bias, kwargs
+        )
+
+    @classmethod
+    def from_caffe(cls, local_size=5, alpha=1.0, beta=0.75, k=1.0,
+                   norm_region="ACROSS_CHANNELS", **kwargs):
+        """The layer Caffe's `LRN` layer computes (defaults are Caffe's).
+
+        Caffe requires an odd `local_size` and divides `alpha` by it in
+        ACROSS_CHANNELS mode. In WITHIN_CHANNEL mode it averages over a
+        `local_size x local_size` box (alpha divided by `local_size ** 2`)
+        and fixes k at 1: another `k` is ignored with a warning.
+        """
+        if norm_region not in conventions.CAFFE_NORM_REGIONS:
+            raise ValueError(
+                "Argument `norm_region` must be one of "
+                f"{tuple(conventions.CAFFE_NORM_REGIONS)}. "
+                f"Received: norm_region={norm_region!r}"
+            )
+        return cls._from_convention(
+            conventions.CAFFE_NORM_REGIONS[norm_region], local_size, alpha,
+            beta, k, kwargs,
+        )
+
+    @classmethod
+    def from_torch(cls, size, alpha=1e-4, beta=0.75, k=1.0, **kwargs):
+        """The layer `torch.nn.LocalResponseNorm(size, alpha, beta, k)`
+        computes: alpha divided by `size`, and for an even `size` the extra
+        element of the window before the centre."""
+        return cls._from_convention("torch", size, alpha, beta, k, kwargs)
+
+    @classmethod
+    def from_onnx(cls, size, alpha=1e-4, beta=0.75, bias=1.0, **kwargs):
+        """The layer ONNX's `LRN` operator computes: alpha divided by
+        `size`, and for an even `size` the extra element after the centre."""
+        return cls._from_convention("onnx", size, alpha, beta, bias, kwargs)
+
+    @classmethod
+    def _from_convention(cls, convention, window, alpha, beta, bias, kwargs):
+        arguments = conventions.to_canonical(
+            conventions.CONVENTIONS[convention], window, alpha, beta, bias
+        )
+        overlap = sorted(set(arguments) & set(kwargs))
+        if overlap:
+            raise ValueError(
+                f"Arguments {overlap} are set by the converter from "
+                f"{conventions.CONVENTIONS[convention].name} and cannot be "
+                f"passed as well. Received: {kwargs}"
+            )
+        return cls(**arguments, **kwargs)
+
+    def to_tensorflow(self):
+        """Arguments of `tf.nn.local_response_normalization` (`depth_radius`,
+        `bias`, `alpha`, `beta`) that compute this layer's mapping."""
+        return self._to_convention("tensorflow")
+
+    def to_caffe(self):
+        """Caffe `lrn_param` fields (`local_size`, `alpha`, `beta`, `k`,
+        `norm_region`) that compute this layer's mapping."""
+        return self._to_convention(
+            "caffe_across_channels"
+            if self.mode == "across_channels"
+            else "caffe_within_channel"
+        )
+
+    def to_torch(self):
+        """Arguments of `torch.nn.LocalResponseNorm` (`size`, `alpha`,
+        `beta`, `k`) that compute this layer's mapping."""
+        return self._to_convention("torch")
+
+    def to_onnx(self):
+        """Attributes of ONNX's `LRN` (`size`, `alpha`, `beta`, `bias`) that
+        compute this layer's mapping."""
+        return self._to_convention("onnx")
+
+    def _to_convention(self, convention):
+        return conventions.from_canonical(
+            conventions.CONVENTIONS[convention], self.size, self.alpha,
+            self.beta, self.bias, self.mode, self.even_window_side,
+        )
+
+
+LRN = LocalResponseNormalization

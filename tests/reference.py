@@ -1,0 +1,96 @@
+"""Independent float64 NumPy references, written from each source's formula.
+
+None of these calls keras_lrn: they are what keras_lrn is checked against.
+"""
+
+import itertools
+
+import numpy as np
+
+
+def lrn(x, size, alpha, beta, bias, mode="across_channels",
+        data_format="channels_last", even_window_side="after"):
+    """The canonical formula, summing every offset of the window explicitly:
+    y = x / (bias + alpha * sum_{window} x^2) ** beta, zeros outside."""
+    x = np.asarray(x, dtype=np.float64)
+    before = size // 2 if even_window_side == "before" else (size - 1) // 2
+    after = size - 1 - before
+    rank = x.ndim
+    channel_axis = rank - 1 if data_format == "channels_last" else 1
+    if mode == "across_channels":
+        axes = [channel_axis]
+    else:
+        axes = [a for a in range(1, rank) if a != channel_axis]
+    padded = np.pad(
+        x**2, [(before, after) if a in axes else (0, 0) for a in range(rank)]
+    )
+    total = np.zeros_like(x)
+    for offsets in itertools.product(range(size), repeat=len(axes)):
+        index = [slice(None)] * rank
+        for axis, offset in zip(axes, offsets):
+            index[axis] = slice(offset, offset + x.shape[axis])
+        total += padded[tuple(index)]
+    with np.errstate(invalid="ignore"):
+        return x / (bias + alpha * total) ** beta
+
+
+def caffe_across_channels(x_nchw, local_size, alpha, beta, k):
+    """Caffe's LRNLayer::CrossChannelForward_cpu: scale = k + alpha / n *
+    sum over [c - pre_pad, c + n - 1 - pre_pad], pre_pad = (n - 1) / 2."""
+    x = np.asarray(x_nchw, dtype=np.float64)
+    channels = x.shape[1]
+    pre_pad = (local_size - 1) // 2
+    scale = np.full_like(x, k)
+    for c in range(channels):
+        for j in range(c - pre_pad, c - pre_pad + local_size):
+            if 0 <= j < channels:
+                scale[:, c] += alpha / local_size * x[:, j] ** 2
+    return x * scale ** (-beta)
+
+
+def caffe_within_channel(x_nchw, local_size, alpha, beta):
+    """Caffe's WITHIN_CHANNEL: square, average-pool (local_size x
+    local_size, stride 1, pad (n - 1) / 2, Caffe's AVE pooling counting the
+    padded area), then power(shift=1, scale=alpha, power=-beta), times x."""
+    x = np.asarray(x_nchw, dtype=np.float64)
+    height, width = x.shape[2:]
+    pad = (local_size - 1) // 2
+    pooled = np.zeros_like(x)
+    for h in range(height):
+        for w in range(width):
+            hstart, wstart = h - pad, w - pad
+            hend = min(hstart + local_size, height + pad)
+            wend = min(wstart + local_size, width + pad)
+            pool_size = (hend - hstart) * (wend - wstart)
+            window = x[:, :, max(hstart, 0):min(hend, height),
+                       max(wstart, 0):min(wend, width)]
+            pooled[:, :, h, w] = (window**2).sum(axis=(2, 3)) / pool_size
+    return x * (1.0 + alpha * pooled) ** (-beta)
+
+
+def onnx_lrn(x_nchw, size, alpha, beta, bias):
+    """The ONNX LRN operator's definition: square_sum over
+    max(0, c - floor((size - 1) / 2)) <= i <= min(C - 1, c + ceil((size -
+    1) / 2)); Y = X / (bias + alpha / size * square_sum) ** beta."""
+    x = np.asarray(x_nchw, dtype=np.float64)
+    channels = x.shape[1]
+    square_sum = np.zeros_like(x)
+    for c in range(channels):
+        low = max(0, c - int(np.floor((size - 1) / 2)))
+        high = min(channels - 1, c + int(np.ceil((size - 1) / 2)))
+        square_sum[:, c] = (x[:, low:high + 1] ** 2).sum(axis=1)
+    return x / (bias + alpha / size * square_sum) ** beta
+
+
+def numerical_gradient(function, x, upstream, step=1e-6):
+    """Central differences of sum(function(x) * upstream) in float64."""
+    x = np.asarray(x, dtype=np.float64)
+    gradient = np.zeros_like(x)
+    for index in np.ndindex(x.shape):
+        shifted = x.copy()
+        shifted[index] += step
+        plus = np.sum(function(shifted) * upstream)
+        shifted[index] -= 2 * step
+        minus = np.sum(function(shifted) * upstream)
+        gradient[index] = (plus - minus) / (2 * step)
+    return gradient
