@@ -318,7 +318,9 @@ class Window:
 def _sum_along_axis(values, axis, before, after):
     """`out[i] = sum(values[i - before : i + after + 1])` along `axis`.
 
-    Sums doubling windows (1, 2, 4, ...) of the zero-padded input and adds
+    This is a depthwise convolution with a ones kernel along one axis (the
+    within-channel box is one such pass per spatial axis). It sums doubling
+    windows (1, 2, 4, ...) of the zero-padded input and adds
     the ones that make up `size` from its binary digits: log2(size) + popcount
     additions instead of size - 1, each exact in floating point (a running
     cumsum difference would lose float32 precision). Slices are written
