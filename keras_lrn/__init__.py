@@ -3,7 +3,9 @@
 from keras_lrn import ops
 from keras_lrn.layer import LRN
 from keras_lrn.layer import LocalResponseNormalization
+from keras_lrn.legacy import legacy_objects
 
 __version__ = "0.1.0"
 
-__all__ = ["LRN", "LocalResponseNormalization", "ops", "__version__"]
+__all__ = ["LRN", "LocalResponseNormalization", "legacy_objects", "ops",
+           "__version__"]

@@ -151,31 +151,52 @@ def raise_if_native_unavailable(reason):
 
 def choose_implementation(implementation, shape, dtype, mode, size, bias,
                           beta, data_format):
-    """Returns "native" or "portable" for one call.
+    """Returns "native", "native_compiled" or "portable" for one call.
 
-    "auto" picks the native op only where it is exact and the faster path:
-    TensorFlow on a GPU (cuDNN's LRN kernel), in float32, within cuDNN's
-    limits (depth_radius 1..7, beta >= 0.01, bias >= 1e-5). On CPU the
-    portable path, compiled by XLA, is faster than the native op and keeps
-    a NaN or Inf inside its window, where the native op without XLA spreads
-    it over the whole pixel (tensorflow/tensorflow#57746); see
-    benchmarks/RESULTS.md for the numbers.
+    "auto" picks the portable path, except on TensorFlow where the native op
+    can compute the call (`native_unavailable_reason`) and either
+    - the graph is a plain one, neither eager nor XLA-compiled: the exported
+      graph then holds one `LRN` op, which tf2onnx turns into ONNX's `LRN`
+      node and the TFLite converter into its builtin, and the op runs inside
+      an XLA `jit_scope` ("native_compiled"), which keeps a NaN or Inf inside
+      its window (the op's CPU kernel without XLA spreads it over the whole
+      pixel, tensorflow/tensorflow#57746);
+    - or a GPU is present, in float32, within cuDNN's limits (depth_radius
+      1..7, beta >= 0.01, bias >= 1e-5): cuDNN's LRN kernel.
+    Eagerly and inside XLA the portable path, compiled by XLA, is 3-5x
+    faster than the native op on CPU (benchmarks/RESULTS.md).
     """
     reason = native_unavailable_reason(mode, size, data_format, shape, dtype)
     if implementation == "native":
         raise_if_native_unavailable(reason)
         return "native"
+    if implementation == "portable" or reason is not None:
+        return "portable"
     if (
-        implementation == "auto"
-        and reason is None
-        and keras.backend.standardize_dtype(dtype) == "float32"
+        keras.backend.standardize_dtype(dtype) == "float32"
         and 3 <= size <= 15
         and beta >= 0.01
         and bias >= 1e-5
         and _tensorflow_gpu_available()
     ):
         return "native"
+    if _tensorflow_context() == "graph":
+        return "native_compiled"
     return "portable"
+
+
+def _tensorflow_context():
+    """"eager", "xla" (tracing inside an XLA-compiled function) or "graph"."""
+    import tensorflow as tf
+    from tensorflow.python.ops import control_flow_util
+
+    if tf.executing_eagerly():
+        return "eager"
+    if control_flow_util.GraphOrParentsInXlaContext(
+        tf.compat.v1.get_default_graph()
+    ):
+        return "xla"
+    return "graph"
 
 
 def local_response_normalization(
@@ -271,8 +292,9 @@ class LocalResponseNormalization(keras.Operation):
         )
         window = Window.of(x.shape, self.size, self.mode, self.data_format,
                            self.even_window_side)
-        if chosen == "native":
-            return native_lrn(x, window, self.alpha, self.beta, self.bias)
+        if chosen != "portable":
+            return native_lrn(x, window, self.alpha, self.beta, self.bias,
+                              compile_with_xla=chosen == "native_compiled")
         return portable_lrn(x, window, self.alpha, self.beta, self.bias)
 
 
@@ -375,7 +397,9 @@ def _inverse_power(t, beta):
     if beta == 1:
         # a true division: TensorFlow's CPU `reciprocal` is off by an ulp
         return ops.divide(1.0, t)
-    return ops.power(t, -beta)
+    # the exponent in t's dtype: a Python float becomes a float32 tensor on
+    # PyTorch, which would round -beta and so float64 results
+    return ops.power(t, ops.convert_to_tensor(-beta, dtype=t.dtype))
 
 
 def _compute_dtype(dtype):
@@ -408,17 +432,24 @@ def _backward(x, upstream, t, window, alpha, beta):
 def _compiled_pass(window, alpha, beta, bias, input_dtype, rank):
     """The forward and backward passes for one configuration and rank.
 
-    On TensorFlow each is XLA-compiled (`tf.function(jit_compile=True)`)
+    On TensorFlow each is XLA-compiled (`_xla_compiled_on_tensorflow`)
     also when called from eager mode or a plain `tf.function`: XLA fuses
     the window sum and the power into one pass over memory, where
     TensorFlow's graph executor runs (and stores) every op separately.
     Measured on the 2-core CPU for AlexNet's conv1 output (32x55x55x96,
     float32, size 5): forward 6 ms compiled vs. ~40 ms op by op and ~35 ms
     for `tf.nn.local_response_normalization` (benchmarks/RESULTS.md). Inside
-    an outer XLA function they are inlined. Other backends get plain
-    functions (JAX compiles them in the caller's `jit`). Each function is
-    traced once per rank: `reduce_retracing` relaxes the dimensions, so new
-    batch or image sizes only recompile.
+    an outer XLA function they are inlined. Each function is traced once
+    per rank: `reduce_retracing` relaxes the dimensions, so new batch or
+    image sizes only recompile.
+
+    On JAX each is `jax.jit`-compiled for the same reason (inlined in the
+    caller's `jit`): eager calls took 427 ms forward and 959 ms forward and
+    backward on the shape above, jitted 54 and 100 ms; a window sum through
+    `jax.lax.reduce_window` took 96 and 126 ms
+    (benchmarks/backends_results.txt). On PyTorch the functions run eagerly:
+    `torch.nn.functional.local_response_norm` was no faster forward and
+    slower backward there.
     """
     compute_dtype = _compute_dtype(input_dtype)
 
@@ -433,12 +464,57 @@ def _compiled_pass(window, alpha, beta, bias, input_dtype, rank):
         return ops.cast(dx, input_dtype)
 
     if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
+        forward = _xla_compiled_on_tensorflow(forward)
+        backward = _xla_compiled_on_tensorflow(backward)
+    elif keras.backend.backend() == "jax":
+        import jax
 
-        forward = tf.function(forward, jit_compile=True, reduce_retracing=True)
-        backward = tf.function(backward, jit_compile=True,
-                               reduce_retracing=True)
+        forward = jax.jit(forward)
+        backward = jax.jit(backward)
+    elif keras.backend.backend() == "torch":
+        backward = _differentiable_on_torch(backward, forward)
     return forward, backward
+
+
+def _xla_compiled_on_tensorflow(function):
+    """`function`, XLA-compiled on TensorFlow whether called eagerly or
+    traced into a graph.
+
+    Eager calls go through `tf.function(jit_compile=True)`. Traced into a
+    graph, the ops are written inline inside an XLA `jit_scope`: TensorFlow
+    compiles them as one cluster when the graph runs (as fast as a nested
+    compiled function), and the graph holds plain ops, which exporters
+    (tf2onnx, for `model.export(format="onnx")`) convert, where they cannot
+    convert a call to a compiled function. Inside an outer XLA function the
+    ops are compiled with it.
+    """
+    import tensorflow as tf
+
+    compiled = tf.function(function, jit_compile=True, reduce_retracing=True)
+
+    def call(*args):
+        if tf.executing_eagerly():
+            return compiled(*args)
+        with tf.xla.experimental.jit_scope(
+                compile_ops=True, separate_compiled_gradients=False):
+            return function(*args)
+
+    return call
+
+
+def _differentiable_on_torch(backward, forward):
+    """Makes the backward differentiable on PyTorch, whose `custom_gradient`
+    runs the forward without autograd: its `t` carries no graph. Where the
+    backward is itself differentiated (`create_graph=True`, grad mode on
+    inside the backward), `t` is recomputed from `x` with autograd."""
+    import torch
+
+    def differentiable_backward(x, upstream, t):
+        if torch.is_grad_enabled():
+            _, t = forward(x)
+        return backward(x, upstream, t)
+
+    return differentiable_backward
 
 
 def portable_lrn(x, window, alpha, beta, bias):
@@ -465,32 +541,42 @@ def portable_lrn(x, window, alpha, beta, bias):
     return lrn(x)
 
 
-def native_lrn(x, window, alpha, beta, bias):
+def native_lrn(x, window, alpha, beta, bias, compile_with_xla=False):
     """`tf.nn.local_response_normalization`, with a gradient of any order.
 
     TensorFlow's own gradient, `LRNGrad`, has no gradient itself
     (tensorflow/tensorflow#22825), so the backward pass is the portable one,
-    recomputed from `x`. Half-precision inputs are computed in float32.
+    with the denominator recomputed from `x`. Half-precision inputs are
+    computed in float32. With `compile_with_xla` (in a graph) the op runs
+    inside an XLA `jit_scope`.
     """
     import tensorflow as tf
 
-    input_dtype = x.dtype
+    input_dtype = keras.backend.standardize_dtype(x.dtype)
+    forward, backward = _compiled_pass(window, alpha, beta, bias, input_dtype,
+                                       len(x.shape))
+
+    def native(x):
+        y = tf.nn.local_response_normalization(
+            tf.cast(x, tf.float32), depth_radius=window.before, bias=bias,
+            alpha=alpha, beta=beta,
+        )
+        return tf.cast(y, input_dtype)
 
     @tf.custom_gradient
     def lrn(x):
-        x32 = tf.cast(x, tf.float32)
-        y = tf.nn.local_response_normalization(
-            x32, depth_radius=window.before, bias=bias, alpha=alpha,
-            beta=beta,
-        )
+        if compile_with_xla:
+            with tf.xla.experimental.jit_scope(
+                    compile_ops=True, separate_compiled_gradients=False):
+                y = native(x)
+        else:
+            y = native(x)
 
         def grad(upstream):
-            _, t = _forward(x32, window, alpha, beta, bias)
-            dx = _backward(x32, tf.cast(upstream, tf.float32), t, window,
-                           alpha, beta)
-            return tf.cast(dx, input_dtype)
+            _, t = forward(x)
+            return backward(x, upstream, t)
 
-        return tf.cast(y, input_dtype), grad
+        return y, grad
 
     return lrn(x)
 

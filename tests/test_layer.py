@@ -147,6 +147,8 @@ def test_integer_input_is_rejected_naming_the_dtype(dtype):
 
 # --- implementation="native" ------------------------------------------------
 
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="elsewhere the backend is the first reason given")
 def test_native_where_the_op_cannot_serve_raises_at_construction():
     for arguments, message in [
         (dict(mode="within_channel"), "mode 'within_channel'"),
@@ -289,6 +291,10 @@ def test_to_and_from_round_trip(layer):
 
 # --- training -----------------------------------------------------------------
 
+@pytest.mark.skipif(
+    keras.backend.backend() == "torch",
+    reason="jit_compile is XLA on TensorFlow and JAX (on PyTorch it is a "
+    "minutes-long torch.compile); PyTorch training is in test_backends.py")
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
 def test_trains_with_jit_compile_under_mixed_precision(rng, policy, mode):

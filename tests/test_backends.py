@@ -1,0 +1,287 @@
+"""The JAX and PyTorch backends: every float dtype, eager and jit-compiled,
+gradients of first and second order, and `.keras` files that move between
+backends.
+
+TensorFlow's own contexts and gradients are in test_dtypes.py and
+test_gradients.py; test_numerics.py runs on every backend. References: the
+float64 NumPy formula (tests/reference.py), finite differences of it, and the
+formula written in plain `keras.ops` for autodiff of any order.
+"""
+
+import os
+import pathlib
+import subprocess
+import sys
+import textwrap
+
+import keras
+import ml_dtypes
+import numpy as np
+import pytest
+
+import keras_lrn
+from tests import reference
+
+BACKEND = keras.backend.backend()
+jax_or_torch = pytest.mark.skipif(
+    BACKEND not in ("jax", "torch"),
+    reason="JAX and PyTorch only: TensorFlow's contexts and gradients are "
+           "in test_dtypes.py and test_gradients.py")
+
+ROOT = pathlib.Path(__file__).parents[1]
+BACKENDS = ("tensorflow", "jax", "torch")
+NUMPY_DTYPES = {
+    "float16": np.float16,
+    "bfloat16": ml_dtypes.bfloat16,
+    "float32": np.float32,
+    "float64": np.float64,
+}
+CASES = [
+    dict(size=5, alpha=1e-2, beta=0.75, bias=2.0),
+    dict(size=4, alpha=3e-2, beta=0.5, bias=1.0, even_window_side="before"),
+    dict(size=4, alpha=3e-2, beta=1.0, bias=1.0),
+    dict(size=3, alpha=2e-2, beta=1.7, bias=0.5, data_format="channels_first"),
+    dict(size=3, alpha=1e-2, beta=0.75, bias=2.0, mode="within_channel"),
+    dict(size=2, alpha=1e-2, beta=0.6, bias=1.0, mode="within_channel",
+         even_window_side="before", data_format="channels_first"),
+]
+
+
+def jit(function):
+    """The backend's compiler where a test runs one: `jax.jit`; PyTorch
+    runs eagerly (its `torch.compile` is exercised by test_layer.py's
+    jit_compile training)."""
+    if BACKEND == "jax":
+        import jax
+
+        return jax.jit(function)
+    return function
+
+
+CONTEXTS = {"eager": lambda f: f}
+if BACKEND == "jax":
+    CONTEXTS["jit"] = jit
+
+
+@pytest.fixture
+def float64():
+    """JAX computes float64 only with `jax_enable_x64`."""
+    if BACKEND != "jax":
+        yield
+        return
+    import jax
+
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+
+
+def lrn(x, case):
+    return keras_lrn.ops.local_response_normalization(x, **case)
+
+
+def input_for(rng, case, dtype=np.float64):
+    shape = (2, 4, 3, 5) if case.get("mode") != "within_channel" else (
+        1, 5, 4, 3)
+    return rng.uniform(-8, 8, shape).astype(dtype)
+
+
+def assert_matches_in_dtype(actual, expected, dtype):
+    """float32/float64 within a relative bound; half precision within one
+    unit in the last place of the exact result."""
+    actual = np.asarray(keras.ops.convert_to_numpy(actual)).astype(np.float64)
+    if dtype == "float64":
+        np.testing.assert_allclose(actual, expected, rtol=1e-12)
+    elif dtype == "float32":
+        np.testing.assert_allclose(actual, expected, rtol=1e-5)
+    else:
+        finfo = ml_dtypes.finfo(NUMPY_DTYPES[dtype])
+        exponent = np.floor(np.log2(np.maximum(np.abs(expected),
+                                               float(finfo.tiny))))
+        one_ulp = 2.0 ** (exponent - finfo.nmant)
+        assert np.all(np.abs(actual - expected) <= one_ulp), (
+            np.max(np.abs(actual - expected) / one_ulp))
+
+
+@jax_or_torch
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("dtype", NUMPY_DTYPES)
+@pytest.mark.parametrize("case", CASES)
+def test_ops_match_formula_in_every_dtype(rng, float64, context, dtype,
+                                          case):
+    x = input_for(rng, case, np.float32) * 8
+    x = x.astype(NUMPY_DTYPES[dtype])
+    y = CONTEXTS[context](lambda t: lrn(t, case))(
+        keras.ops.convert_to_tensor(x, dtype=dtype))
+    assert keras.backend.standardize_dtype(y.dtype) == dtype
+    assert_matches_in_dtype(y, reference.lrn(x.astype(np.float64), **case),
+                            dtype)
+
+
+@jax_or_torch
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("dtype", ["float64", "mixed_float16",
+                                   "mixed_bfloat16"])
+def test_layer_computes_in_its_policy_dtype(rng, float64, context, dtype):
+    case = CASES[0]
+    layer = keras_lrn.LRN(**case, dtype=dtype)
+    x = input_for(rng, case, np.float32) * 8
+    y = CONTEXTS[context](layer)(keras.ops.convert_to_tensor(
+        x, dtype="float64" if dtype == "float64" else "float32"))
+    compute_dtype = layer.compute_dtype
+    assert keras.backend.standardize_dtype(y.dtype) == compute_dtype
+    expected = reference.lrn(
+        x.astype(NUMPY_DTYPES[compute_dtype]).astype(np.float64), **case)
+    assert_matches_in_dtype(y, expected, compute_dtype)
+
+
+@jax_or_torch
+def test_float16_activations_whose_squares_overflow():
+    x = np.full((1, 2, 2, 5), 300.0, np.float16)
+    case = dict(size=5, alpha=1e-4, beta=0.75, bias=2.0)
+    y = jit(lambda t: lrn(t, case))(keras.ops.convert_to_tensor(x))
+    assert_matches_in_dtype(y, reference.lrn(x, **case), "float16")
+
+
+def grad(scalar_function):
+    """x -> d scalar_function(x) / dx, itself differentiable."""
+    if BACKEND == "jax":
+        import jax
+
+        return jax.grad(scalar_function)
+    import torch
+
+    def gradient(x):
+        if not x.requires_grad:
+            x = x.detach().requires_grad_()
+        (dx,) = torch.autograd.grad(scalar_function(x), x, create_graph=True)
+        return dx
+
+    return gradient
+
+
+def plain_lrn(x, size, alpha, beta, bias, mode="across_channels",
+              data_format="channels_last", even_window_side="after"):
+    """The formula in plain `keras.ops` (pad, one slice per offset, power),
+    written independently of keras_lrn, for autodiff of any order."""
+    before = size // 2 if even_window_side == "before" else (size - 1) // 2
+    after = size - 1 - before
+    rank = len(x.shape)
+    channel_axis = rank - 1 if data_format == "channels_last" else 1
+    axes = ([channel_axis] if mode == "across_channels"
+            else [a for a in range(1, rank) if a != channel_axis])
+    total = keras.ops.square(x)
+    for axis in axes:
+        padded = keras.ops.pad(total, [(before, after) if a == axis
+                                       else (0, 0) for a in range(rank)])
+        terms = []
+        for offset in range(size):
+            index = [slice(None)] * rank
+            index[axis] = slice(offset, offset + x.shape[axis])
+            terms.append(padded[tuple(index)])
+        total = sum(terms[1:], terms[0])
+    # beta as a tensor of x's dtype: PyTorch rounds a Python float to float32
+    beta = keras.ops.convert_to_tensor(beta, dtype=x.dtype)
+    return x / keras.ops.power(bias + alpha * total, beta)
+
+
+@jax_or_torch
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("case", CASES)
+def test_first_order_matches_finite_differences_of_the_formula(
+        rng, float64, context, case):
+    x = input_for(rng, case)
+    upstream = rng.normal(size=x.shape)
+    upstream_tensor = keras.ops.convert_to_tensor(upstream)
+    gradient = CONTEXTS[context](grad(
+        lambda t: keras.ops.sum(lrn(t, case) * upstream_tensor)))(
+            keras.ops.convert_to_tensor(x))
+    expected = reference.numerical_gradient(
+        lambda v: reference.lrn(v, **case), x, upstream)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(gradient), expected,
+                               rtol=1e-6, atol=1e-8)
+
+
+@jax_or_torch
+@pytest.mark.parametrize("context", CONTEXTS)
+@pytest.mark.parametrize("case", CASES)
+def test_second_order_matches_autodiff_of_the_plain_formula(
+        rng, float64, context, case):
+    x = keras.ops.convert_to_tensor(input_for(rng, case))
+    upstream = keras.ops.convert_to_tensor(rng.normal(size=x.shape))
+    direction = keras.ops.convert_to_tensor(rng.normal(size=x.shape))
+
+    def hessian_vector_product(function):
+        first = grad(lambda t: keras.ops.sum(function(t) * upstream))
+        return grad(lambda t: keras.ops.sum(first(t) * direction))
+
+    actual = CONTEXTS[context](hessian_vector_product(
+        lambda t: lrn(t, case)))(x)
+    expected = hessian_vector_product(lambda t: plain_lrn(t, **case))(x)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(actual),
+                               keras.ops.convert_to_numpy(expected),
+                               rtol=1e-9, atol=1e-11)
+
+
+@jax_or_torch
+@pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
+def test_trains_jit_compiled(rng, mode):
+    """One compiled training step moves the weights before the layer."""
+    inputs = keras.Input((6, 6, 3))
+    hidden = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+    hidden = keras_lrn.LRN(size=3, alpha=1e-2, mode=mode)(hidden)
+    model = keras.Model(inputs, keras.layers.Dense(2)(
+        keras.layers.GlobalAveragePooling2D()(hidden)))
+    model.compile("sgd", "mse", jit_compile=BACKEND == "jax")
+    before = keras.ops.convert_to_numpy(model.layers[1].kernel)
+    history = model.fit(rng.uniform(0, 5, (8, 6, 6, 3)),
+                        rng.normal(size=(8, 2)), epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+    assert not np.allclose(keras.ops.convert_to_numpy(model.layers[1].kernel),
+                           before)
+
+
+# --- .keras files across backends ---------------------------------------------
+
+def run_python(code, backend):
+    result = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True, text=True, cwd=ROOT, timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "KERAS_BACKEND": backend,
+             "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.parametrize("saved_by", [b for b in BACKENDS if b != BACKEND])
+def test_keras_file_saved_by_another_backend_gives_the_same_outputs(
+        rng, tmp_path, saved_by):
+    """A model saved under `saved_by` loads here with its outputs, in both
+    modes, for an even window and channels_first."""
+    x = rng.uniform(0, 50, (2, 6, 6, 3)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    run_python(f"""
+        import keras, numpy as np
+        import keras_lrn
+        keras.utils.set_random_seed(3)
+        inputs = keras.Input((6, 6, 3))
+        hidden = keras.layers.Conv2D(8, 3, padding="same")(inputs)
+        hidden = keras_lrn.LRN(size=5, alpha=1e-3)(hidden)
+        hidden = keras_lrn.LRN(size=3, alpha=1e-3, mode="within_channel")(
+            hidden)
+        hidden = keras_lrn.LRN.from_torch(4, alpha=4e-3)(hidden)
+        outputs = keras_lrn.LRN(size=3, alpha=1e-3,
+                                data_format="channels_first")(hidden)
+        model = keras.Model(inputs, outputs)
+        model.save({str(tmp_path / 'model.keras')!r})
+        np.save({str(tmp_path / 'y.npy')!r}, keras.ops.convert_to_numpy(
+            model(np.load({str(tmp_path / 'x.npy')!r}))))
+    """, saved_by)
+    model = keras.models.load_model(tmp_path / "model.keras", safe_mode=True)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)),
+                               np.load(tmp_path / "y.npy"), rtol=1e-5,
+                               atol=1e-6)
