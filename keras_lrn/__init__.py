@@ -1,5 +1,6 @@
 """keras-lrn: Local Response Normalization as a first-class Keras 3 layer."""
 
+from keras_lrn import applications
 from keras_lrn import ops
 from keras_lrn.layer import LRN
 from keras_lrn.layer import LocalResponseNormalization
@@ -7,5 +8,5 @@ from keras_lrn.legacy import legacy_objects
 
 __version__ = "0.1.0"
 
-__all__ = ["LRN", "LocalResponseNormalization", "legacy_objects", "ops",
-           "__version__"]
+__all__ = ["LRN", "LocalResponseNormalization", "applications",
+           "legacy_objects", "ops", "__version__"]

@@ -23,7 +23,7 @@ def python_blocks():
     "README installs")
 def test_quick_start_runs_when_pasted(tmp_path):
     (quick_start,) = [block for block in python_blocks()
-                      if "load_model" in block]
+                      if "lrn_model.keras" in block]
     result = subprocess.run([sys.executable, "-c", quick_start],
                             cwd=tmp_path, capture_output=True, text=True,
                             timeout=600)

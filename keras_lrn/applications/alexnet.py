@@ -3,9 +3,10 @@
 import keras
 
 from keras_lrn.applications import _common
+from keras_lrn.applications import zoo
 from keras_lrn.layer import LocalResponseNormalization
 
-VARIANTS = ("original", "caffenet")
+VARIANTS = ("original", "caffenet", "bvlc")
 
 # LRN settings per variant.  The published numbers disagree:
 #   * AlexNet paper (Sec. 3.3): k=2, n=5, alpha=1e-4 *per term*, beta=0.75.
@@ -22,9 +23,15 @@ _LRN_FACTORIES = {
         local_size=5, alpha=1e-4, beta=0.75, k=1.0,
         norm_region="ACROSS_CHANNELS", **kw
     ),
+    # The ONNX model zoo's bvlc_alexnet graph: LRN size 5, alpha 1e-4
+    # (divided by size), beta 0.75, bias 1.
+    "bvlc": lambda **kw: LocalResponseNormalization.from_onnx(
+        size=5, alpha=1e-4, beta=0.75, bias=1.0, **kw
+    ),
 }
 
 DEFAULT_SIZE = 227
+ZOO_SIZE = 224
 MIN_SIZE = 67
 
 
@@ -67,6 +74,17 @@ def AlexNet(
     `LocalResponseNormalization.from_caffe`. Its parameter count is the
     same; initialisation follows the paper for both variants.
 
+    `variant="bvlc"` is the ONNX model zoo's `bvlc_alexnet` (Caffe's
+    `bvlc_alexnet` converted to ONNX), the architecture of its pretrained
+    ImageNet weights: 224x224x3 input (conv1 gives 54x54), norm then pool
+    as in the paper, LRN from the graph's ONNX attributes (`size=5,
+    alpha=1e-4, beta=0.75, bias=1`, built with
+    `LocalResponseNormalization.from_onnx`: per-term alpha 2e-5), and a
+    last max-pool padded by one row and column at the bottom and right
+    (13x13 -> 6x6). Pass the zoo's file as `weights` to load its weights
+    (see `keras_lrn.applications.from_onnx_zoo`); inputs are BGR, 0-255,
+    mean subtracted (`keras_lrn.applications.preprocess_input`).
+
     The published LRN numbers disagree: the paper uses k=2 and alpha=1e-4
     per term; Caffe's `bvlc_alexnet`/`bvlc_reference_caffenet` use k=1 and
     alpha=1e-4/n (2e-5 per term); cuda-convnet2's layer configs use
@@ -91,20 +109,24 @@ def AlexNet(
 
     Args:
         include_top: whether to include the fully-connected layers fc6-fc8.
-        weights: `None` (random initialisation as in the paper) or the path
-            to a local `.keras` or `.weights.h5` file to load. Nothing is
+        weights: `None` (random initialisation as in the paper), the path
+            to a local `.keras` or `.weights.h5` file to load, or, with
+            `variant="bvlc"`, the path to the ONNX model zoo's
+            `bvlcalexnet-{9..12}.onnx` (needs `onnx`). Nothing is
             downloaded.
         input_tensor: optional Keras tensor to use as image input.
         input_shape: optional shape tuple; defaults to `(227, 227, 3)`
-            (`(3, 227, 227)` for `channels_first`). Height and width must
+            (`(3, 227, 227)` for `channels_first`), `(224, 224, 3)` for
+            `variant="bvlc"`. Height and width must
             be at least 67. Other sizes change the size of fc6.
         pooling: with `include_top=False`, `None` (4D output), `"avg"` or
             `"max"` (global pooling, 2D output).
         classes: number of classes of the classifier (`include_top=True`).
         classifier_activation: activation of the output layer, or `None`
             to return logits.
-        variant: `"original"` (the paper) or `"caffenet"` (Caffe's
-            reference model: pool before norm, Caffe LRN settings).
+        variant: `"original"` (the paper), `"caffenet"` (Caffe's
+            reference model: pool before norm, Caffe LRN settings) or
+            `"bvlc"` (the ONNX model zoo's bvlc_alexnet).
         normalization: `"lrn"` (default), `"none"` (normalization layers
             removed) or `"batchnorm"` (`BatchNormalization` at the same
             positions), for ablations.
@@ -114,7 +136,8 @@ def AlexNet(
         kernel_regularizer: optional regularizer for every kernel, e.g.
             `keras.regularizers.L2(2.5e-4)` reproduces the paper's weight
             decay of 5e-4 (Keras' L2 adds `l2 * sum(w**2)` to the loss).
-        name: model name; defaults to `"alexnet"` / `"caffenet"`.
+        name: model name; defaults to `"alexnet"` / `"caffenet"` /
+            `"bvlc_alexnet"`.
 
     Input shape:
         4D tensor `(batch, 227, 227, 3)` (`channels_last`) or
@@ -141,22 +164,29 @@ def AlexNet(
     """
     if variant not in VARIANTS:
         raise ValueError(
-            f"Unknown `variant`={variant!r}; expected one of {VARIANTS}. "
-            "(Pretrained model-zoo variants are not part of this builder.)"
+            f"Unknown `variant`={variant!r}; expected one of {VARIANTS}."
         )
-    _common.validate_common(weights, normalization, group_implementation,
-                            pooling, include_top, classes)
+    onnx_weights = zoo.is_onnx_path(weights)
+    if onnx_weights and variant != "bvlc":
+        raise ValueError(
+            f"`weights`={weights!r} is an ONNX file: the model zoo's "
+            f"bvlc_alexnet loads with variant='bvlc', not variant={variant!r}."
+        )
+    _common.validate_common(None if onnx_weights else weights, normalization,
+                            group_implementation, pooling, include_top, classes)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
     if name is None:
-        name = "alexnet" if variant == "original" else "caffenet"
+        name = {"original": "alexnet", "caffenet": "caffenet",
+                "bvlc": "bvlc_alexnet"}[variant]
 
     inputs, img_input, data_format = _common.resolve_input(
-        input_shape, input_tensor, DEFAULT_SIZE, MIN_SIZE, include_top,
-        weights, "AlexNet",
+        input_shape, input_tensor,
+        ZOO_SIZE if variant == "bvlc" else DEFAULT_SIZE, MIN_SIZE,
+        include_top, weights, "AlexNet",
     )
     lrn_factory = _LRN_FACTORIES[variant]
-    norm_first = variant == "original"
+    norm_first = variant != "caffenet"
     common = dict(data_format=data_format,
                   group_implementation=group_implementation,
                   kernel_regularizer=kernel_regularizer)
@@ -182,6 +212,9 @@ def AlexNet(
     x = _common.conv(x, 384, 3, padding="same", bias=0.0, name="conv3", **common)
     x = _common.conv(x, 384, 3, padding="same", groups=2, bias=1.0, name="conv4", **common)
     x = _common.conv(x, 256, 3, padding="same", groups=2, bias=1.0, name="conv5", **common)
+    if variant == "bvlc":  # the zoo graph pads bottom/right: 13x13 -> 6x6
+        x = keras.layers.ZeroPadding2D(((0, 1), (0, 1)), data_format=data_format,
+                                       name="pool5_pad")(x)
     x = pool(x, "pool5")
 
     if include_top:
@@ -196,4 +229,6 @@ def AlexNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
+    if onnx_weights:
+        return zoo.load_zoo_weights(model, weights, "bvlc_alexnet")
     return _common.load_weights(model, weights, classes)

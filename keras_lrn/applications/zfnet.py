@@ -3,10 +3,12 @@
 import keras
 
 from keras_lrn.applications import _common
+from keras_lrn.applications import zoo
 from keras_lrn.layer import LocalResponseNormalization
 
+VARIANTS = ("paper", "zfnet512")
 DEFAULT_SIZE = 224
-MIN_SIZE = 53
+MIN_SIZE = {"paper": 53, "zfnet512": 59}
 
 
 def _paper_lrn(**kw):
@@ -14,6 +16,13 @@ def _paper_lrn(**kw):
     # the AlexNet paper's LRN hyperparameters (n=5, k=2, alpha=1e-4, beta=0.75).
     return LocalResponseNormalization(size=5, alpha=1e-4, beta=0.75, bias=2.0,
                                       mode="across_channels", **kw)
+
+
+def _zfnet512_lrn(**kw):
+    # The ONNX model zoo's zfnet512 graph: LRN size 5, alpha 5e-4 (divided
+    # by size: 1e-4 per term), beta 0.75, bias 2.
+    return LocalResponseNormalization.from_onnx(size=5, alpha=5e-4, beta=0.75,
+                                                bias=2.0, **kw)
 
 
 def ZFNet(
@@ -24,10 +33,11 @@ def ZFNet(
     pooling=None,
     classes=1000,
     classifier_activation="softmax",
+    variant="paper",
     normalization="lrn",
     dropout=0.5,
     kernel_regularizer=None,
-    name="zfnet",
+    name=None,
 ):
     """Instantiates ZFNet, the network of Zeiler & Fergus (2013), Fig. 3.
 
@@ -48,6 +58,18 @@ def ZFNet(
     of conv filters whose RMS exceeds 0.1 is a training-time procedure and
     is not part of the model.
 
+    `variant="zfnet512"` is the ONNX model zoo's ZFNet-512 (from Caffe2's
+    model zoo), the architecture of its pretrained ImageNet weights, which
+    differs from the paper: no padding in conv1 and conv2 (224 -> 109 ->
+    pool 54 -> 25 -> pool 12), conv3-conv5 with 512 filters, normalization
+    *before* each of the first two pools, a 2x2/2 last pool (6x6x512), fc7
+    with 1024 units, and LRN with the graph's ONNX attributes (`size=5,
+    alpha=5e-4, beta=0.75, bias=2`, built with
+    `LocalResponseNormalization.from_onnx`: per-term alpha 1e-4). Pass the
+    zoo's file as `weights` to load its weights (see
+    `keras_lrn.applications.from_onnx_zoo`); inputs are BGR, 0-255, mean
+    subtracted (`keras_lrn.applications.preprocess_input`).
+
     Reference:
     - [Visualizing and Understanding Convolutional Networks](
         https://arxiv.org/abs/1311.2901) (Zeiler & Fergus, ECCV 2014;
@@ -55,17 +77,21 @@ def ZFNet(
 
     Args:
         include_top: whether to include fc6-fc8.
-        weights: `None` or the path to a local `.keras`/`.weights.h5` file.
+        weights: `None`, the path to a local `.keras`/`.weights.h5` file,
+            or, with `variant="zfnet512"`, the path to the ONNX model zoo's
+            `zfnet512-{9..12}.onnx` (needs `onnx`).
         input_tensor: optional Keras tensor to use as image input.
         input_shape: optional shape tuple, default `(224, 224, 3)`; height
-            and width must be at least 53.
+            and width must be at least 53 (59 for `variant="zfnet512"`).
         pooling: with `include_top=False`: `None`, `"avg"` or `"max"`.
         classes: number of classes.
         classifier_activation: activation of the output layer or `None`.
+        variant: `"paper"` (Zeiler & Fergus, Fig. 3) or `"zfnet512"` (the
+            ONNX model zoo's ZFNet-512).
         normalization: `"lrn"` (default), `"none"` or `"batchnorm"`.
         dropout: dropout rate before fc7 and fc8 (paper: 0.5).
         kernel_regularizer: optional regularizer for every kernel.
-        name: model name.
+        name: model name; defaults to `"zfnet"` / `"zfnet512"`.
 
     Input shape:
         4D tensor `(batch, 224, 224, 3)` (`channels_last`) or
@@ -86,14 +112,26 @@ def ZFNet(
     Returns:
         A `keras.Model`.
     """
-    _common.validate_common(weights, normalization, "native", pooling,
-                            include_top, classes)
+    if variant not in VARIANTS:
+        raise ValueError(
+            f"Unknown `variant`={variant!r}; expected one of {VARIANTS}."
+        )
+    onnx_weights = zoo.is_onnx_path(weights)
+    if onnx_weights and variant != "zfnet512":
+        raise ValueError(
+            f"`weights`={weights!r} is an ONNX file: the model zoo's "
+            f"ZFNet-512 loads with variant='zfnet512', not variant={variant!r}."
+        )
+    _common.validate_common(None if onnx_weights else weights, normalization,
+                            "native", pooling, include_top, classes)
     if not 0.0 <= dropout < 1.0:
         raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
     inputs, img_input, data_format = _common.resolve_input(
-        input_shape, input_tensor, DEFAULT_SIZE, MIN_SIZE, include_top,
-        weights, "ZFNet",
+        input_shape, input_tensor, DEFAULT_SIZE, MIN_SIZE[variant],
+        include_top, weights, "ZFNet",
     )
+    if name is None:
+        name = "zfnet" if variant == "paper" else "zfnet512"
     common = dict(data_format=data_format, kernel_regularizer=kernel_regularizer)
 
     def pool(x, name, padding):
@@ -102,26 +140,36 @@ def ZFNet(
 
     def norm(x, idx):
         layer = _common.norm_layer(normalization, f"norm{idx}", data_format,
-                                   _paper_lrn)
+                                   _paper_lrn if variant == "paper" else _zfnet512_lrn)
         return layer(x) if layer is not None else x
 
-    x = keras.layers.ZeroPadding2D(1, data_format=data_format, name="conv1_pad")(img_input)
-    x = _common.conv(x, 96, 7, strides=2, name="conv1", **common)
-    x = pool(x, "pool1", "same")
-    x = norm(x, 1)
-    x = _common.conv(x, 256, 5, strides=2, name="conv2", **common)
-    x = pool(x, "pool2", "same")
-    x = norm(x, 2)
-    x = _common.conv(x, 384, 3, padding="same", name="conv3", **common)
-    x = _common.conv(x, 384, 3, padding="same", name="conv4", **common)
-    x = _common.conv(x, 256, 3, padding="same", name="conv5", **common)
-    x = pool(x, "pool5", "valid")
+    if variant == "zfnet512":
+        x = _common.conv(img_input, 96, 7, strides=2, name="conv1", **common)
+        x = pool(norm(x, 1), "pool1", "valid")
+        x = _common.conv(x, 256, 5, strides=2, name="conv2", **common)
+        x = pool(norm(x, 2), "pool2", "valid")
+        for idx in (3, 4, 5):
+            x = _common.conv(x, 512, 3, padding="same", name=f"conv{idx}", **common)
+        x = keras.layers.MaxPooling2D(2, 2, data_format=data_format, name="pool5")(x)
+    else:
+        x = keras.layers.ZeroPadding2D(1, data_format=data_format, name="conv1_pad")(img_input)
+        x = _common.conv(x, 96, 7, strides=2, name="conv1", **common)
+        x = pool(x, "pool1", "same")
+        x = norm(x, 1)
+        x = _common.conv(x, 256, 5, strides=2, name="conv2", **common)
+        x = pool(x, "pool2", "same")
+        x = norm(x, 2)
+        x = _common.conv(x, 384, 3, padding="same", name="conv3", **common)
+        x = _common.conv(x, 384, 3, padding="same", name="conv4", **common)
+        x = _common.conv(x, 256, 3, padding="same", name="conv5", **common)
+        x = pool(x, "pool5", "valid")
 
     if include_top:
         x = keras.layers.Flatten(data_format=data_format, name="flatten")(x)
         x = _common.dense(x, 4096, 0.0, 0.01, "fc6", kernel_regularizer)
         x = keras.layers.Dropout(dropout, name="drop6")(x)
-        x = _common.dense(x, 4096, 0.0, 0.01, "fc7", kernel_regularizer)
+        x = _common.dense(x, 4096 if variant == "paper" else 1024, 0.0, 0.01,
+                          "fc7", kernel_regularizer)
         x = keras.layers.Dropout(dropout, name="drop7")(x)
         x = _common.classifier(x, classes, classifier_activation, 0.01, 0.0,
                                "fc8", kernel_regularizer)
@@ -129,4 +177,6 @@ def ZFNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
+    if onnx_weights:
+        return zoo.load_zoo_weights(model, weights, "zfnet512")
     return _common.load_weights(model, weights, classes)

@@ -1,0 +1,335 @@
+"""Tests for loading the ONNX model zoo's LRN networks (keras_lrn.applications.zoo).
+
+The reference is onnxruntime running the zoo's graph on the same input. The
+real zoo files are not downloaded: the onnx wheel ships the zoo's graphs with
+their weights stripped (`onnx/backend/test/data/light/`, each weight a
+`ConstantOfShape` node). `_zoo_file` turns those nodes into ordinary
+initializers holding random He-scaled weights, so that with 0-255,
+mean-subtracted inputs the activations reach the range where LRN matters,
+and saves the result as a zoo-style file.
+"""
+
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import helper, numpy_helper
+
+import keras
+
+from keras_lrn import LocalResponseNormalization
+from keras_lrn.applications import (AlexNet, GoogLeNet, ZFNet,
+                                    decode_predictions, from_onnx_zoo,
+                                    preprocess_input)
+
+LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
+
+# network -> (light file, Keras builder, its LRN layer names, the graph's
+# pre-softmax output and first LRN output)
+NETWORKS = {
+    "bvlc_alexnet": ("light_bvlc_alexnet.onnx",
+                     lambda **kw: AlexNet(variant="bvlc", **kw)),
+    "zfnet512": ("light_zfnet512.onnx",
+                 lambda **kw: ZFNet(variant="zfnet512", **kw)),
+    "googlenet": ("light_inception_v1.onnx", GoogLeNet),
+}
+
+
+def _zoo_model(light_name, opset=None, seed=0):
+    """The light graph with random initializers in place of its ConstantOfShape weights."""
+    model = onnx.load(os.path.join(LIGHT, light_name))
+    if opset is not None:
+        model = onnx.version_converter.convert_version(model, opset)
+    rng = np.random.default_rng(seed)
+    graph = model.graph
+    inits = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    shape_names = set()
+    gemms = [n for n in graph.node if n.op_type == "Gemm"]
+    classifier = {gemms[-1].input[1]} | {  # GoogLeNet reshapes its weights
+        n.input[0] for n in graph.node if n.output[0] == gemms[-1].input[1]
+    } if gemms else set()
+    new_inits, kept_nodes = [], []
+    for node in graph.node:
+        if node.op_type != "ConstantOfShape":
+            kept_nodes.append(node)
+            continue
+        shape = tuple(int(d) for d in inits[node.input[0]])
+        shape_names.add(node.input[0])
+        if len(shape) == 1:  # biases
+            value = rng.uniform(-1.0, 1.0, shape)
+        else:  # He-scaled: activations keep the 0-255 inputs' magnitude
+            fan_in = int(np.prod(shape[1:]))
+            value = rng.normal(0.0, np.sqrt(2.0 / fan_in), shape)
+            if node.output[0] in classifier:  # logits of order 1: no saturation
+                value *= 0.05
+        new_inits.append(numpy_helper.from_array(value.astype(np.float32), node.output[0]))
+    del graph.node[:]
+    graph.node.extend(kept_nodes)
+    kept = [t for t in graph.initializer if t.name not in shape_names]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + new_inits)
+    inputs = [i for i in graph.input if i.name not in shape_names]
+    inputs += [helper.make_tensor_value_info(t.name, onnx.TensorProto.FLOAT, t.dims)
+               for t in new_inits]  # IR 3: initializers are graph inputs
+    del graph.input[:]
+    graph.input.extend(inputs)
+    return model
+
+
+def _save(model, path):
+    onnx.save(model, str(path))
+    return str(path)
+
+
+def _softmax_input_and_first_lrn(model):
+    nodes = model.graph.node
+    logits = next(n.input[0] for n in nodes if n.op_type == "Softmax")
+    lrn = next(n for n in nodes if n.op_type == "LRN")
+    return logits, lrn.input[0], lrn.output[0]
+
+
+def _run_onnxruntime(path, images_nhwc):
+    """The file's softmax, logits, and first LRN's input and output, per image."""
+    model = onnx.load(path)
+    extra = _softmax_input_and_first_lrn(model)
+    for name in extra:
+        model.graph.output.append(helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, None))
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    data = session.get_inputs()[0].name
+    outs = [session.run(None, {data: img.transpose(2, 0, 1)[None]}) for img in images_nhwc]
+    return [np.concatenate([o[i] for o in outs]) for i in range(4)]
+
+
+def _images(seed=1):
+    rgb = np.random.default_rng(seed).uniform(0.0, 255.0, (2, 224, 224, 3))
+    return preprocess_input(rgb.astype(np.float32))
+
+
+def _close(actual, reference, rtol=1e-4):
+    """Equal to 1e-4 relative to the reference's largest magnitude."""
+    actual, reference = np.asarray(actual), np.asarray(reference)
+    scale = np.max(np.abs(reference))
+    assert scale > 0
+    np.testing.assert_allclose(actual, reference, rtol=rtol, atol=rtol * scale)
+
+
+@pytest.fixture(scope="module")
+def zoo_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("zoo")
+    cache = {}
+
+    def get(network, opset=None):
+        key = (network, opset)
+        if key not in cache:
+            model = _zoo_model(NETWORKS[network][0], opset)
+            path = _save(model, folder / f"{network}-{opset or 9}.onnx")
+            cache[key] = (path, _run_onnxruntime(path, _images()))
+        return cache[key]
+
+    return get
+
+
+# --------------------------------------------------------------------------
+# End to end against onnxruntime
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("network", list(NETWORKS))
+def test_from_onnx_zoo_matches_onnxruntime(zoo_files, network):
+    path, (probs, logits, lrn_in, lrn_out) = zoo_files(network)
+    # The random weights put the first LRN where it matters: its divisor
+    # (input / output) ** (1 / beta) is well above the bias.
+    divisor = (lrn_in[lrn_in > 1.0] / lrn_out[lrn_in > 1.0]) ** (1 / 0.75)
+    bias = 2.0 if network == "zfnet512" else 1.0
+    assert np.median(divisor) > 1.5 * bias
+
+    model = from_onnx_zoo(path)
+    assert model.name == NETWORKS[network][1]().name
+    images = _images()
+    _close(model.predict(images, verbose=0), probs)
+    logit_model = from_onnx_zoo(path, classifier_activation=None)
+    _close(logit_model.predict(images, verbose=0), logits)
+    # the softmax is not saturated, so the probabilities check the logits too
+    assert probs.max() < 0.999
+    lrn = [layer for layer in model.layers
+           if isinstance(layer, LocalResponseNormalization)][0]
+    first_lrn = keras.Model(model.input, lrn.output).predict(images, verbose=0)
+    _close(first_lrn, lrn_out.transpose(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize("network", list(NETWORKS))
+def test_builder_with_weights_path_matches_onnxruntime(zoo_files, network):
+    path, (_, logits, _, _) = zoo_files(network)
+    model = NETWORKS[network][1](weights=path, classifier_activation=None)
+    _close(model.predict(_images(), verbose=0), logits)
+
+
+def test_lrn_is_what_makes_the_match(zoo_files):
+    """Without the LRN layers (same weights) the output is far off: the
+    comparison above can fail."""
+    path, (_, logits, _, _) = zoo_files("bvlc_alexnet")
+    model = AlexNet(variant="bvlc", weights=path, normalization="none",
+                    classifier_activation=None)
+    out = model.predict(_images(), verbose=0)
+    assert np.max(np.abs(out - logits)) > 0.1 * np.max(np.abs(logits))
+
+
+@pytest.mark.parametrize("opset", [10, 11, 12])
+def test_opsets_10_to_12_load(zoo_files, opset):
+    path, (_, logits, _, _) = zoo_files("googlenet", opset)
+    assert onnx.load(path).opset_import[0].version == opset
+    model = from_onnx_zoo(path, classifier_activation=None)
+    _close(model.predict(_images(), verbose=0), logits)
+
+
+def test_towers_load_the_grouped_weights(zoo_files):
+    path, (_, logits, _, _) = zoo_files("bvlc_alexnet")
+    model = AlexNet(variant="bvlc", weights=path, group_implementation="towers",
+                    classifier_activation=None)
+    _close(model.predict(_images(), verbose=0), logits)
+
+
+def test_headless_model_takes_the_convolutional_weights(zoo_files):
+    path, (_, _, _, lrn_out) = zoo_files("googlenet")
+    model = GoogLeNet(weights=path, include_top=False, pooling="avg")
+    assert model.output.shape == (None, 1024)
+    lrn = keras.Model(model.input, model.get_layer("pool1_norm1").output)
+    _close(lrn.predict(_images(), verbose=0), lrn_out.transpose(0, 2, 3, 1))
+
+
+@pytest.mark.parametrize("network", ["bvlc_alexnet", "googlenet"])
+def test_saves_and_loads_as_keras_file(zoo_files, network, tmp_path):
+    path, (probs, _, _, _) = zoo_files(network)
+    model = from_onnx_zoo(path)
+    model.save(tmp_path / "zoo.keras")
+    restored = keras.models.load_model(tmp_path / "zoo.keras")
+    _close(restored.predict(_images(), verbose=0), probs)
+
+
+# --------------------------------------------------------------------------
+# Clear errors
+# --------------------------------------------------------------------------
+
+def test_quantized_file_is_rejected(tmp_path):
+    # The zoo's -int8 files store int8 weights and dequantize them (QDQ).
+    model = _zoo_model("light_inception_v1.onnx")
+    graph = model.graph
+    name = "conv1/7x7_s2_w_0"
+    weight = next(t for t in graph.initializer if t.name == name)
+    q = (numpy_helper.to_array(weight) * 100).round().astype(np.int8)
+    graph.initializer.remove(weight)
+    graph.initializer.extend([
+        numpy_helper.from_array(q, name + "_quantized"),
+        numpy_helper.from_array(np.array(0.01, np.float32), name + "_scale"),
+        numpy_helper.from_array(np.array(0, np.int8), name + "_zero_point"),
+    ])
+    graph.node.insert(0, helper.make_node(
+        "DequantizeLinear",
+        [name + "_quantized", name + "_scale", name + "_zero_point"], [name]))
+    model.opset_import[0].version = 12
+    path = _save(model, tmp_path / "googlenet-12-int8.onnx")
+    with pytest.raises(ValueError, match=r"quantized \(int8\)"):
+        from_onnx_zoo(path)
+
+
+@pytest.mark.parametrize("opset", [8, 13])
+def test_other_opsets_are_rejected(tmp_path, opset):
+    model = _zoo_model("light_inception_v1.onnx")
+    model.opset_import[0].version = opset
+    with pytest.raises(ValueError, match=f"opset {opset}"):
+        from_onnx_zoo(_save(model, tmp_path / "z.onnx"))
+
+
+def test_other_graphs_are_rejected(tmp_path):
+    path = _save(_zoo_model("light_squeezenet.onnx"), tmp_path / "squeezenet.onnx")
+    with pytest.raises(ValueError, match="not one of the ONNX model zoo networks"):
+        from_onnx_zoo(path)
+
+
+def test_weight_stripped_light_file_is_rejected():
+    with pytest.raises(ValueError, match="computed by the graph"):
+        from_onnx_zoo(os.path.join(LIGHT, "light_bvlc_alexnet.onnx"))
+
+
+def test_changed_lrn_attributes_are_rejected(tmp_path):
+    model = _zoo_model("light_inception_v1.onnx")
+    lrn = next(n for n in model.graph.node if n.op_type == "LRN")
+    next(a for a in lrn.attribute if a.name == "alpha").f = 1e-3
+    with pytest.raises(ValueError, match="LRN attributes"):
+        from_onnx_zoo(_save(model, tmp_path / "g.onnx"))
+
+
+def test_missing_and_non_onnx_files_are_rejected(tmp_path):
+    with pytest.raises(ValueError, match="not found"):
+        from_onnx_zoo(tmp_path / "absent.onnx")
+    (tmp_path / "junk.onnx").write_bytes(b"not a protobuf \xff\xfe")
+    with pytest.raises(ValueError, match="not a readable ONNX file"):
+        from_onnx_zoo(tmp_path / "junk.onnx")
+
+
+def test_builder_rejects_the_wrong_network_and_variant(tmp_path):
+    path = _save(_zoo_model("light_inception_v1.onnx"), tmp_path / "googlenet-9.onnx")
+    with pytest.raises(ValueError, match="holds the model zoo's googlenet"):
+        AlexNet(variant="bvlc", weights=path)
+    with pytest.raises(ValueError, match="variant='bvlc'"):
+        AlexNet(weights=path)
+    with pytest.raises(ValueError, match="variant='zfnet512'"):
+        ZFNet(weights=path)
+    with pytest.raises(ValueError, match="batchnorm"):
+        GoogLeNet(weights=path, normalization="batchnorm")
+    with pytest.raises(ValueError, match="input_shape"):
+        GoogLeNet(weights=path, classes=10)
+
+
+# --------------------------------------------------------------------------
+# The zoo architectures and the Caffe conventions
+# --------------------------------------------------------------------------
+
+def test_zoo_architectures_follow_the_graphs():
+    # Shapes from the zoo graphs (224x224 inputs, ONNX floor rounding).
+    alexnet = AlexNet(variant="bvlc")
+    assert alexnet.input.shape == (None, 224, 224, 3)
+    assert alexnet.get_layer("conv1").output.shape == (None, 54, 54, 96)
+    assert alexnet.get_layer("pool5").output.shape == (None, 6, 6, 256)
+    assert alexnet.get_layer("conv2").groups == 2
+    zfnet = ZFNet(variant="zfnet512")
+    assert zfnet.get_layer("pool5").output.shape == (None, 6, 6, 512)
+    assert zfnet.get_layer("fc7").units == 1024
+    assert zfnet.get_layer("norm1").to_onnx() == pytest.approx(
+        {"size": 5, "alpha": 5e-4, "beta": 0.75, "bias": 2.0})
+    googlenet = GoogLeNet()
+    # Szegedy et al., Table 1, without the auxiliary classifiers
+    assert googlenet.count_params() == 6998552
+    order = [layer.name for layer in googlenet.layers][:8]
+    assert order.index("pool1_3x3_s2") < order.index("pool1_norm1")
+
+
+def test_preprocess_input_is_caffes_convention():
+    rgb = np.random.default_rng(0).uniform(0, 255, (2, 5, 5, 3)).astype(np.float32)
+    expected = rgb[..., ::-1] - np.array([103.939, 116.779, 123.68], np.float32)
+    np.testing.assert_allclose(preprocess_input(rgb), expected, rtol=1e-6)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(preprocess_input(keras.ops.convert_to_tensor(rgb))),
+        expected, rtol=1e-6)
+    channels_first = preprocess_input(rgb.transpose(0, 3, 1, 2), data_format="channels_first")
+    np.testing.assert_allclose(channels_first, expected.transpose(0, 3, 1, 2), rtol=1e-6)
+    with pytest.raises(ValueError, match="data_format"):
+        preprocess_input(rgb, data_format="nhwc")
+    with pytest.raises(ValueError, match="shape"):
+        preprocess_input(rgb[..., :2])
+
+
+def test_decode_predictions_uses_the_offline_wordnet_ids():
+    preds = np.zeros((2, 1000), np.float32)
+    preds[0, [0, 999]] = [0.7, 0.2]
+    preds[1, 1] = 0.9
+    decoded = decode_predictions(preds, top=2)
+    # ILSVRC-2012 class 0 is n01440764 (tench), 999 n15075141 (toilet tissue)
+    assert decoded[0] == [("n01440764", "n01440764", pytest.approx(0.7)),
+                          ("n15075141", "n15075141", pytest.approx(0.2))]
+    assert decoded[1][0][0] == "n01443537"  # goldfish
+    with pytest.raises(ValueError, match="shape"):
+        decode_predictions(preds[:, :10])
+    with pytest.raises(ValueError, match="top"):
+        decode_predictions(preds, top=0)
