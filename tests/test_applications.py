@@ -7,7 +7,6 @@ Caffe's formula written out in NumPy, grouped convolutions with explicit
 per-group ``tf.nn.conv2d`` calls.
 """
 
-import os
 
 import numpy as np
 import pytest

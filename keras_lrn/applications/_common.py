@@ -4,10 +4,43 @@ import os
 
 import keras
 
+from keras_lrn.applications import zoo
 from keras_lrn.layer import LocalResponseNormalization
 
 NORMALIZATIONS = ("lrn", "none", "batchnorm")
 GROUP_IMPLEMENTATIONS = ("native", "towers")
+
+
+def validate_builder(weights, dropout, normalization, group_implementation,
+                     pooling, include_top, classes, variant=None,
+                     variants=None, zoo_variant=None, network=None):
+    """Checks a builder's arguments; returns whether `weights` is a zoo
+    `.onnx` file (which only `zoo_variant` of the builder loads)."""
+    if variants is not None and variant not in variants:
+        raise ValueError(
+            f"Unknown `variant`={variant!r}; expected one of {variants}."
+        )
+    onnx_weights = zoo.is_onnx_path(weights)
+    if onnx_weights and variants is not None and variant != zoo_variant:
+        raise ValueError(
+            f"`weights`={weights!r} is an ONNX file: the model zoo's "
+            f"{network} loads with variant={zoo_variant!r}, not "
+            f"variant={variant!r}."
+        )
+    validate_common(None if onnx_weights else weights, normalization,
+                    group_implementation, pooling, include_top, classes)
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(
+            f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
+    return onnx_weights
+
+
+def load_builder_weights(model, weights, classes, onnx_weights, zoo_network):
+    """Loads `weights` (a zoo `.onnx` file, a Keras file or None) into
+    `model`; returns it."""
+    if onnx_weights:
+        return zoo.load_zoo_weights(model, weights, zoo_network)
+    return load_weights(model, weights, classes)
 
 
 def validate_common(weights, normalization, group_implementation, pooling,

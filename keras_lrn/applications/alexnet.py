@@ -3,7 +3,6 @@
 import keras
 
 from keras_lrn.applications import _common
-from keras_lrn.applications import zoo
 from keras_lrn.layer import LocalResponseNormalization
 
 VARIANTS = ("original", "caffenet", "bvlc")
@@ -162,20 +161,11 @@ def AlexNet(
     Returns:
         A `keras.Model`.
     """
-    if variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown `variant`={variant!r}; expected one of {VARIANTS}."
-        )
-    onnx_weights = zoo.is_onnx_path(weights)
-    if onnx_weights and variant != "bvlc":
-        raise ValueError(
-            f"`weights`={weights!r} is an ONNX file: the model zoo's "
-            f"bvlc_alexnet loads with variant='bvlc', not variant={variant!r}."
-        )
-    _common.validate_common(None if onnx_weights else weights, normalization,
-                            group_implementation, pooling, include_top, classes)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
+    onnx_weights = _common.validate_builder(
+        weights, dropout, normalization, group_implementation, pooling,
+        include_top, classes, variant=variant, variants=VARIANTS,
+        zoo_variant="bvlc", network="bvlc_alexnet",
+    )
     if name is None:
         name = {"original": "alexnet", "caffenet": "caffenet",
                 "bvlc": "bvlc_alexnet"}[variant]
@@ -229,6 +219,5 @@ def AlexNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
-    if onnx_weights:
-        return zoo.load_zoo_weights(model, weights, "bvlc_alexnet")
-    return _common.load_weights(model, weights, classes)
+    return _common.load_builder_weights(model, weights, classes, onnx_weights,
+                                        "bvlc_alexnet")

@@ -3,7 +3,6 @@
 import keras
 
 from keras_lrn.applications import _common
-from keras_lrn.applications import zoo
 from keras_lrn.layer import LocalResponseNormalization
 
 DEFAULT_SIZE = 224
@@ -110,11 +109,9 @@ def GoogLeNet(
     Returns:
         A `keras.Model`.
     """
-    onnx_weights = zoo.is_onnx_path(weights)
-    _common.validate_common(None if onnx_weights else weights, normalization,
-                            "native", pooling, include_top, classes)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
+    onnx_weights = _common.validate_builder(
+        weights, dropout, normalization, "native", pooling, include_top,
+        classes)
     inputs, img_input, data_format = _common.resolve_input(
         input_shape, input_tensor, DEFAULT_SIZE, MIN_SIZE, include_top,
         weights, "GoogLeNet",
@@ -168,6 +165,5 @@ def GoogLeNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
-    if onnx_weights:
-        return zoo.load_zoo_weights(model, weights, "googlenet")
-    return _common.load_weights(model, weights, classes)
+    return _common.load_builder_weights(model, weights, classes, onnx_weights,
+                                        "googlenet")

@@ -3,7 +3,6 @@
 import keras
 
 from keras_lrn.applications import _common
-from keras_lrn.applications import zoo
 from keras_lrn.layer import LocalResponseNormalization
 
 VARIANTS = ("paper", "zfnet512")
@@ -112,20 +111,11 @@ def ZFNet(
     Returns:
         A `keras.Model`.
     """
-    if variant not in VARIANTS:
-        raise ValueError(
-            f"Unknown `variant`={variant!r}; expected one of {VARIANTS}."
-        )
-    onnx_weights = zoo.is_onnx_path(weights)
-    if onnx_weights and variant != "zfnet512":
-        raise ValueError(
-            f"`weights`={weights!r} is an ONNX file: the model zoo's "
-            f"ZFNet-512 loads with variant='zfnet512', not variant={variant!r}."
-        )
-    _common.validate_common(None if onnx_weights else weights, normalization,
-                            "native", pooling, include_top, classes)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
+    onnx_weights = _common.validate_builder(
+        weights, dropout, normalization, "native", pooling, include_top,
+        classes, variant=variant, variants=VARIANTS,
+        zoo_variant="zfnet512", network="ZFNet-512",
+    )
     inputs, img_input, data_format = _common.resolve_input(
         input_shape, input_tensor, DEFAULT_SIZE, MIN_SIZE[variant],
         include_top, weights, "ZFNet",
@@ -177,6 +167,5 @@ def ZFNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
-    if onnx_weights:
-        return zoo.load_zoo_weights(model, weights, "zfnet512")
-    return _common.load_weights(model, weights, classes)
+    return _common.load_builder_weights(model, weights, classes, onnx_weights,
+                                        "zfnet512")
