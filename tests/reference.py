@@ -5,7 +5,28 @@ None of these calls keras_lrn: they are what keras_lrn is checked against.
 
 import itertools
 
+import ml_dtypes
 import numpy as np
+
+NUMPY_DTYPES = {
+    "float16": np.float16,
+    "bfloat16": ml_dtypes.bfloat16,
+    "float32": np.float32,
+    "float64": np.float64,
+}
+
+# Hyperparameters for gradient checks: odd and even windows on both sides,
+# every power path, both layouts and modes; alpha large enough that the
+# second-order terms matter.
+GRADIENT_CASES = [
+    dict(size=5, alpha=1e-2, beta=0.75, bias=2.0),
+    dict(size=4, alpha=3e-2, beta=0.5, bias=1.0, even_window_side="before"),
+    dict(size=4, alpha=3e-2, beta=1.0, bias=1.0),
+    dict(size=3, alpha=2e-2, beta=1.7, bias=0.5, data_format="channels_first"),
+    dict(size=3, alpha=1e-2, beta=0.75, bias=2.0, mode="within_channel"),
+    dict(size=2, alpha=1e-2, beta=0.6, bias=1.0, mode="within_channel",
+         even_window_side="before", data_format="channels_first"),
+]
 
 
 def lrn(x, size, alpha, beta, bias, mode="across_channels",
@@ -94,3 +115,21 @@ def numerical_gradient(function, x, upstream, step=1e-6):
         minus = np.sum(function(shifted) * upstream)
         gradient[index] = (plus - minus) / (2 * step)
     return gradient
+
+
+def assert_matches_in_dtype(actual, expected, dtype):
+    """float32/float64 within a relative bound of the float64 `expected`;
+    half precision within one unit in the last place of it (a single
+    rounding of the float32 computation)."""
+    actual = np.asarray(actual).astype(np.float64)
+    if dtype == "float64":
+        np.testing.assert_allclose(actual, expected, rtol=1e-12)
+    elif dtype == "float32":
+        np.testing.assert_allclose(actual, expected, rtol=1e-5)
+    else:
+        finfo = ml_dtypes.finfo(NUMPY_DTYPES[dtype])
+        exponent = np.floor(np.log2(np.maximum(np.abs(expected),
+                                               float(finfo.tiny))))
+        one_ulp = 2.0 ** (exponent - finfo.nmant)
+        assert np.all(np.abs(actual - expected) <= one_ulp), (
+            np.max(np.abs(actual - expected) / one_ulp))

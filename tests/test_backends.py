@@ -15,7 +15,6 @@ import sys
 import textwrap
 
 import keras
-import ml_dtypes
 import numpy as np
 import pytest
 
@@ -30,21 +29,6 @@ jax_or_torch = pytest.mark.skipif(
 
 ROOT = pathlib.Path(__file__).parents[1]
 BACKENDS = ("tensorflow", "jax", "torch")
-NUMPY_DTYPES = {
-    "float16": np.float16,
-    "bfloat16": ml_dtypes.bfloat16,
-    "float32": np.float32,
-    "float64": np.float64,
-}
-CASES = [
-    dict(size=5, alpha=1e-2, beta=0.75, bias=2.0),
-    dict(size=4, alpha=3e-2, beta=0.5, bias=1.0, even_window_side="before"),
-    dict(size=4, alpha=3e-2, beta=1.0, bias=1.0),
-    dict(size=3, alpha=2e-2, beta=1.7, bias=0.5, data_format="channels_first"),
-    dict(size=3, alpha=1e-2, beta=0.75, bias=2.0, mode="within_channel"),
-    dict(size=2, alpha=1e-2, beta=0.6, bias=1.0, mode="within_channel",
-         even_window_side="before", data_format="channels_first"),
-]
 
 
 def jit(function):
@@ -89,36 +73,20 @@ def input_for(rng, case, dtype=np.float64):
     return rng.uniform(-8, 8, shape).astype(dtype)
 
 
-def assert_matches_in_dtype(actual, expected, dtype):
-    """float32/float64 within a relative bound; half precision within one
-    unit in the last place of the exact result."""
-    actual = np.asarray(keras.ops.convert_to_numpy(actual)).astype(np.float64)
-    if dtype == "float64":
-        np.testing.assert_allclose(actual, expected, rtol=1e-12)
-    elif dtype == "float32":
-        np.testing.assert_allclose(actual, expected, rtol=1e-5)
-    else:
-        finfo = ml_dtypes.finfo(NUMPY_DTYPES[dtype])
-        exponent = np.floor(np.log2(np.maximum(np.abs(expected),
-                                               float(finfo.tiny))))
-        one_ulp = 2.0 ** (exponent - finfo.nmant)
-        assert np.all(np.abs(actual - expected) <= one_ulp), (
-            np.max(np.abs(actual - expected) / one_ulp))
-
-
 @jax_or_torch
 @pytest.mark.parametrize("context", CONTEXTS)
-@pytest.mark.parametrize("dtype", NUMPY_DTYPES)
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("dtype", reference.NUMPY_DTYPES)
+@pytest.mark.parametrize("case", reference.GRADIENT_CASES)
 def test_ops_match_formula_in_every_dtype(rng, float64, context, dtype,
                                           case):
     x = input_for(rng, case, np.float32) * 8
-    x = x.astype(NUMPY_DTYPES[dtype])
+    x = x.astype(reference.NUMPY_DTYPES[dtype])
     y = CONTEXTS[context](lambda t: lrn(t, case))(
         keras.ops.convert_to_tensor(x, dtype=dtype))
     assert keras.backend.standardize_dtype(y.dtype) == dtype
-    assert_matches_in_dtype(y, reference.lrn(x.astype(np.float64), **case),
-                            dtype)
+    reference.assert_matches_in_dtype(
+        keras.ops.convert_to_numpy(y),
+        reference.lrn(x.astype(np.float64), **case), dtype)
 
 
 @jax_or_torch
@@ -126,7 +94,7 @@ def test_ops_match_formula_in_every_dtype(rng, float64, context, dtype,
 @pytest.mark.parametrize("dtype", ["float64", "mixed_float16",
                                    "mixed_bfloat16"])
 def test_layer_computes_in_its_policy_dtype(rng, float64, context, dtype):
-    case = CASES[0]
+    case = reference.GRADIENT_CASES[0]
     layer = keras_lrn.LRN(**case, dtype=dtype)
     x = input_for(rng, case, np.float32) * 8
     y = CONTEXTS[context](layer)(keras.ops.convert_to_tensor(
@@ -134,8 +102,9 @@ def test_layer_computes_in_its_policy_dtype(rng, float64, context, dtype):
     compute_dtype = layer.compute_dtype
     assert keras.backend.standardize_dtype(y.dtype) == compute_dtype
     expected = reference.lrn(
-        x.astype(NUMPY_DTYPES[compute_dtype]).astype(np.float64), **case)
-    assert_matches_in_dtype(y, expected, compute_dtype)
+        x.astype(reference.NUMPY_DTYPES[compute_dtype]).astype(np.float64), **case)
+    reference.assert_matches_in_dtype(keras.ops.convert_to_numpy(y), expected,
+                                      compute_dtype)
 
 
 @jax_or_torch
@@ -143,7 +112,8 @@ def test_float16_activations_whose_squares_overflow():
     x = np.full((1, 2, 2, 5), 300.0, np.float16)
     case = dict(size=5, alpha=1e-4, beta=0.75, bias=2.0)
     y = jit(lambda t: lrn(t, case))(keras.ops.convert_to_tensor(x))
-    assert_matches_in_dtype(y, reference.lrn(x, **case), "float16")
+    reference.assert_matches_in_dtype(keras.ops.convert_to_numpy(y),
+                                      reference.lrn(x, **case), "float16")
 
 
 def grad(scalar_function):
@@ -190,7 +160,7 @@ def plain_lrn(x, size, alpha, beta, bias, mode="across_channels",
 
 @jax_or_torch
 @pytest.mark.parametrize("context", CONTEXTS)
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", reference.GRADIENT_CASES)
 def test_first_order_matches_finite_differences_of_the_formula(
         rng, float64, context, case):
     x = input_for(rng, case)
@@ -207,7 +177,7 @@ def test_first_order_matches_finite_differences_of_the_formula(
 
 @jax_or_torch
 @pytest.mark.parametrize("context", CONTEXTS)
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", reference.GRADIENT_CASES)
 def test_second_order_matches_autodiff_of_the_plain_formula(
         rng, float64, context, case):
     x = keras.ops.convert_to_tensor(input_for(rng, case))

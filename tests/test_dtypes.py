@@ -1,7 +1,6 @@
 """Every float dtype, in eager mode, tf.function and XLA, on every path."""
 
 import keras
-import ml_dtypes
 import numpy as np
 import pytest
 
@@ -14,12 +13,6 @@ pytestmark = pytest.mark.skipif(
     reason="contexts here are TensorFlow's (eager, tf.function, XLA)",
 )
 
-NUMPY_DTYPES = {
-    "float16": np.float16,
-    "bfloat16": ml_dtypes.bfloat16,
-    "float32": np.float32,
-    "float64": np.float64,
-}
 CONTEXTS = {
     "eager": lambda f: f,
     "tf.function": lambda f: tf.function(f),
@@ -27,49 +20,31 @@ CONTEXTS = {
 }
 
 
-def assert_matches_in_dtype(actual, expected, dtype):
-    """float32/float64 within a relative bound; half precision within one
-    unit in the last place of the exact result (a single rounding of the
-    float32 computation)."""
-    actual = np.asarray(actual).astype(np.float64)
-    if dtype == "float64":
-        np.testing.assert_allclose(actual, expected, rtol=1e-12)
-    elif dtype == "float32":
-        np.testing.assert_allclose(actual, expected, rtol=1e-5)
-    else:
-        finfo = ml_dtypes.finfo(NUMPY_DTYPES[dtype])
-        exponent = np.floor(np.log2(np.maximum(np.abs(expected),
-                                               float(finfo.tiny))))
-        one_ulp = 2.0 ** (exponent - finfo.nmant)
-        assert np.all(np.abs(actual - expected) <= one_ulp), (
-            np.max(np.abs(actual - expected) / one_ulp))
-
-
 @pytest.mark.parametrize("context", CONTEXTS)
-@pytest.mark.parametrize("dtype", NUMPY_DTYPES)
+@pytest.mark.parametrize("dtype", reference.NUMPY_DTYPES)
 @pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
 def test_ops_in_every_dtype_and_context(rng, context, dtype, mode):
-    x = rng.uniform(-40, 40, (2, 6, 5, 9)).astype(NUMPY_DTYPES[dtype])
+    x = rng.uniform(-40, 40, (2, 6, 5, 9)).astype(reference.NUMPY_DTYPES[dtype])
     kwargs = dict(size=5, alpha=1e-3, beta=0.75, bias=2.0, mode=mode)
     expected = reference.lrn(x.astype(np.float64), **kwargs)
     function = CONTEXTS[context](
         lambda t: keras_lrn.ops.local_response_normalization(t, **kwargs))
     y = function(tf.constant(x))
     assert y.dtype == tf.as_dtype(dtype)
-    assert_matches_in_dtype(y.numpy(), expected, dtype)
+    reference.assert_matches_in_dtype(y.numpy(), expected, dtype)
 
 
 @pytest.mark.parametrize("context", CONTEXTS)
-@pytest.mark.parametrize("dtype", NUMPY_DTYPES)
+@pytest.mark.parametrize("dtype", reference.NUMPY_DTYPES)
 def test_layer_computes_in_its_policy_dtype(rng, context, dtype):
     x = rng.uniform(-40, 40, (2, 4, 4, 8)).astype(np.float32)
     layer = keras_lrn.LRN(size=3, alpha=1e-3, dtype=dtype)
     expected = reference.lrn(
-        x.astype(NUMPY_DTYPES[dtype]).astype(np.float64), size=3,
+        x.astype(reference.NUMPY_DTYPES[dtype]).astype(np.float64), size=3,
         alpha=1e-3, beta=0.75, bias=2.0)
     y = CONTEXTS[context](layer)(tf.constant(x))
     assert y.dtype == tf.as_dtype(dtype)
-    assert_matches_in_dtype(y.numpy(), expected, dtype)
+    reference.assert_matches_in_dtype(y.numpy(), expected, dtype)
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
@@ -78,14 +53,14 @@ def test_native_path_in_every_dtype_and_context(rng, dtype, context):
     # The native op runs in float32 even for half inputs: its float16
     # kernel returns 0 or NaN above ~200, and XLA fails to compile it in
     # float16 (openxla/xla#43450).
-    x = rng.uniform(0, 300, (2, 5, 5, 10)).astype(NUMPY_DTYPES[dtype])
+    x = rng.uniform(0, 300, (2, 5, 5, 10)).astype(reference.NUMPY_DTYPES[dtype])
     kwargs = dict(size=5, alpha=1e-4, beta=0.75, bias=2.0)
     function = CONTEXTS[context](
         lambda t: keras_lrn.ops.local_response_normalization(
             t, implementation="native", **kwargs))
     y = function(tf.constant(x))
     assert y.dtype == tf.as_dtype(dtype)
-    assert_matches_in_dtype(y.numpy(),
+    reference.assert_matches_in_dtype(y.numpy(),
                             reference.lrn(x.astype(np.float64), **kwargs),
                             dtype)
 
@@ -100,7 +75,7 @@ def test_float16_activations_whose_squares_overflow(context, mode):
         lambda t: keras_lrn.ops.local_response_normalization(t, **kwargs)
     )(tf.constant(x)).numpy()
     assert np.all(np.isfinite(y))
-    assert_matches_in_dtype(y, reference.lrn(x.astype(np.float64), **kwargs),
+    reference.assert_matches_in_dtype(y, reference.lrn(x.astype(np.float64), **kwargs),
                             "float16")
     native_float16 = tf.nn.local_response_normalization(
         tf.constant(x), depth_radius=2, bias=2.0, alpha=1e-4, beta=0.75)

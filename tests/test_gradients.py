@@ -20,15 +20,7 @@ CONTEXTS = {
     "xla": lambda f: tf.function(f, jit_compile=True),
 }
 
-CASES = [
-    dict(size=5, alpha=1e-2, beta=0.75, bias=2.0),
-    dict(size=4, alpha=3e-2, beta=0.5, bias=1.0, even_window_side="before"),
-    dict(size=4, alpha=3e-2, beta=1.0, bias=1.0),
-    dict(size=3, alpha=2e-2, beta=1.7, bias=0.5, data_format="channels_first"),
-    dict(size=3, alpha=1e-2, beta=0.75, bias=2.0, mode="within_channel"),
-    dict(size=2, alpha=1e-2, beta=0.6, bias=1.0, mode="within_channel",
-         even_window_side="before", data_format="channels_first"),
-]
+CASES = reference.GRADIENT_CASES
 
 
 def plain_tf_lrn(x, size, alpha, beta, bias, mode="across_channels",
