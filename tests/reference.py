@@ -1,10 +1,12 @@
-"""Independent float64 NumPy references, written from each source's formula.
+"""Independent references, written from each source's formula: float64
+NumPy, and (for gradients of any order) the plain formula in `keras.ops`.
 
 None of these calls keras_lrn: they are what keras_lrn is checked against.
 """
 
 import itertools
 
+import keras
 import ml_dtypes
 import numpy as np
 
@@ -29,19 +31,25 @@ GRADIENT_CASES = [
 ]
 
 
-def lrn(x, size, alpha, beta, bias, mode="across_channels",
-        data_format="channels_last", even_window_side="after"):
-    """The canonical formula, summing every offset of the window explicitly:
-    y = x / (bias + alpha * sum_{window} x^2) ** beta, zeros outside."""
-    x = np.asarray(x, dtype=np.float64)
+def window_geometry(size, mode, data_format, even_window_side, rank):
+    """(elements before the centre, elements after, axes summed over)."""
     before = size // 2 if even_window_side == "before" else (size - 1) // 2
-    after = size - 1 - before
-    rank = x.ndim
     channel_axis = rank - 1 if data_format == "channels_last" else 1
     if mode == "across_channels":
         axes = [channel_axis]
     else:
         axes = [a for a in range(1, rank) if a != channel_axis]
+    return before, size - 1 - before, axes
+
+
+def lrn(x, size, alpha, beta, bias, mode="across_channels",
+        data_format="channels_last", even_window_side="after"):
+    """The canonical formula, summing every offset of the window explicitly:
+    y = x / (bias + alpha * sum_{window} x^2) ** beta, zeros outside."""
+    x = np.asarray(x, dtype=np.float64)
+    rank = x.ndim
+    before, after, axes = window_geometry(size, mode, data_format,
+                                          even_window_side, rank)
     padded = np.pad(
         x**2, [(before, after) if a in axes else (0, 0) for a in range(rank)]
     )
@@ -133,3 +141,26 @@ def assert_matches_in_dtype(actual, expected, dtype):
         one_ulp = 2.0 ** (exponent - finfo.nmant)
         assert np.all(np.abs(actual - expected) <= one_ulp), (
             np.max(np.abs(actual - expected) / one_ulp))
+
+
+def differentiable_lrn(x, size, alpha, beta, bias, mode="across_channels",
+                       data_format="channels_last", even_window_side="after"):
+    """The formula in plain `keras.ops` (pad, one slice per offset, power),
+    on any backend, for autodiff of any order: the reference for
+    second-order gradients."""
+    rank = len(x.shape)
+    before, after, axes = window_geometry(size, mode, data_format,
+                                          even_window_side, rank)
+    total = keras.ops.square(x)
+    for axis in axes:
+        padded = keras.ops.pad(total, [(before, after) if a == axis
+                                       else (0, 0) for a in range(rank)])
+        terms = []
+        for offset in range(size):
+            index = [slice(None)] * rank
+            index[axis] = slice(offset, offset + x.shape[axis])
+            terms.append(padded[tuple(index)])
+        total = sum(terms[1:], terms[0])
+    # beta as a tensor of x's dtype: PyTorch rounds a Python float to float32
+    beta = keras.ops.convert_to_tensor(beta, dtype=x.dtype)
+    return x / keras.ops.power(bias + alpha * total, beta)

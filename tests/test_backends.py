@@ -133,31 +133,6 @@ def grad(scalar_function):
     return gradient
 
 
-def plain_lrn(x, size, alpha, beta, bias, mode="across_channels",
-              data_format="channels_last", even_window_side="after"):
-    """The formula in plain `keras.ops` (pad, one slice per offset, power),
-    written independently of keras_lrn, for autodiff of any order."""
-    before = size // 2 if even_window_side == "before" else (size - 1) // 2
-    after = size - 1 - before
-    rank = len(x.shape)
-    channel_axis = rank - 1 if data_format == "channels_last" else 1
-    axes = ([channel_axis] if mode == "across_channels"
-            else [a for a in range(1, rank) if a != channel_axis])
-    total = keras.ops.square(x)
-    for axis in axes:
-        padded = keras.ops.pad(total, [(before, after) if a == axis
-                                       else (0, 0) for a in range(rank)])
-        terms = []
-        for offset in range(size):
-            index = [slice(None)] * rank
-            index[axis] = slice(offset, offset + x.shape[axis])
-            terms.append(padded[tuple(index)])
-        total = sum(terms[1:], terms[0])
-    # beta as a tensor of x's dtype: PyTorch rounds a Python float to float32
-    beta = keras.ops.convert_to_tensor(beta, dtype=x.dtype)
-    return x / keras.ops.power(bias + alpha * total, beta)
-
-
 @jax_or_torch
 @pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("case", reference.GRADIENT_CASES)
@@ -190,7 +165,7 @@ def test_second_order_matches_autodiff_of_the_plain_formula(
 
     actual = CONTEXTS[context](hessian_vector_product(
         lambda t: lrn(t, case)))(x)
-    expected = hessian_vector_product(lambda t: plain_lrn(t, **case))(x)
+    expected = hessian_vector_product(lambda t: reference.differentiable_lrn(t, **case))(x)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(actual),
                                keras.ops.convert_to_numpy(expected),
                                rtol=1e-9, atol=1e-11)

@@ -23,28 +23,6 @@ CONTEXTS = {
 CASES = reference.GRADIENT_CASES
 
 
-def plain_tf_lrn(x, size, alpha, beta, bias, mode="across_channels",
-                 data_format="channels_last", even_window_side="after"):
-    """The formula in plain TensorFlow ops (pad, slices, pow), written
-    independently of keras_lrn, for autodiff of any order."""
-    before = size // 2 if even_window_side == "before" else (size - 1) // 2
-    after = size - 1 - before
-    rank = len(x.shape)
-    channel_axis = rank - 1 if data_format == "channels_last" else 1
-    axes = ([channel_axis] if mode == "across_channels"
-            else [a for a in range(1, rank) if a != channel_axis])
-    total = tf.square(x)
-    for axis in axes:
-        padded = tf.pad(total, [(before, after) if a == axis else (0, 0)
-                                for a in range(rank)])
-        length = x.shape[axis]
-        total = tf.add_n([
-            tf.gather(padded, tf.range(offset, offset + length), axis=axis)
-            for offset in range(size)
-        ])
-    return x / tf.pow(bias + alpha * total, beta)
-
-
 def lrn(x, case, implementation="auto"):
     return keras_lrn.ops.local_response_normalization(
         x, implementation=implementation, **case)
@@ -107,7 +85,7 @@ def test_second_order_portable(rng, context, case):
         lambda v: hessian_vector_product(lambda t: lrn(t, case), v,
                                          upstream, direction))(x)
     expected_gradient, expected_hvp = hessian_vector_product(
-        lambda t: plain_tf_lrn(t, **case), x, upstream, direction)
+        lambda t: reference.differentiable_lrn(t, **case), x, upstream, direction)
     assert hvp is not None
     np.testing.assert_allclose(gradient.numpy(), expected_gradient.numpy(),
                                rtol=1e-10, atol=1e-12)
@@ -151,7 +129,7 @@ def test_native_path_gradients_of_first_and_second_order(rng, context, beta):
     np.testing.assert_allclose(gradient.numpy(), expected_gradient,
                                rtol=1e-4, atol=1e-5)
     _, expected_hvp = hessian_vector_product(
-        lambda t: plain_tf_lrn(t, **case), tf.constant(x.numpy(), tf.float64),
+        lambda t: reference.differentiable_lrn(t, **case), tf.constant(x.numpy(), tf.float64),
         tf.constant(upstream), tf.constant(direction))
     np.testing.assert_allclose(hvp.numpy(), expected_hvp.numpy(), rtol=1e-4,
                                atol=1e-5)
