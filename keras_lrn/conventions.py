@@ -14,6 +14,8 @@ import dataclasses
 import math
 import warnings
 
+from keras_lrn import ops as lrn_ops
+
 
 @dataclasses.dataclass(frozen=True)
 class Convention:
@@ -118,12 +120,23 @@ def to_canonical(convention, window, alpha, beta, bias):
 
     Returns:
         A dict of `LocalResponseNormalization` arguments.
+
+    Raises:
+        ValueError: naming the framework's argument whose value is not
+            allowed (numbers follow the rule in `keras_lrn.ops`: Python or
+            NumPy integers for the window, Python or NumPy reals for the
+            rest, no bools), or an even window where the framework allows
+            only odd ones.
     """
-    if isinstance(window, bool) or not isinstance(window, int) or window < 0:
-        raise ValueError(
-            f"{convention.name} expects `{convention.size_arg}` to be a "
-            f"non-negative integer. Received: {convention.size_arg}={window!r}"
-        )
+    prefix = f"{convention.name}: "
+    window = lrn_ops.integer_argument(
+        convention.size_arg, window, 0 if convention.size_is_radius else 1,
+        prefix=prefix,
+    )
+    alpha = lrn_ops.real_argument("alpha", alpha, 0.0, prefix=prefix)
+    beta = lrn_ops.real_argument("beta", beta, 0.0, prefix=prefix)
+    bias = lrn_ops.real_argument(convention.bias_arg, bias, 0.0,
+                                 minimum_allowed=False, prefix=prefix)
     size = 2 * window + 1 if convention.size_is_radius else window
     if size % 2 == 0 and convention.even_window_side is None:
         raise ValueError(

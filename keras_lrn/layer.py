@@ -95,30 +95,28 @@ class LocalResponseNormalization(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.data_format = lrn_ops.validate_arguments(
+        arguments = lrn_ops.validate_arguments(
             size, alpha, beta, bias, mode, data_format, even_window_side,
             implementation,
         )
-        self.size = int(size)
-        self.alpha = float(alpha)
-        self.beta = float(beta)
-        self.bias = float(bias)
+        self.size = arguments["size"]
+        self.alpha = arguments["alpha"]
+        self.beta = arguments["beta"]
+        self.bias = arguments["bias"]
         self.mode = mode
+        self.data_format = arguments["data_format"]
         self.even_window_side = even_window_side
         self.implementation = implementation
         self.input_spec = keras.layers.InputSpec(min_ndim=3)
         self.supports_masking = True
-        if implementation == "native":
-            lrn_ops.raise_if_native_unavailable(
-                lrn_ops.native_unavailable_reason(
-                    mode, self.size, self.data_format
-                )
-            )
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         lrn_ops.validate_input(
             input_shape, self.compute_dtype, self.mode, self.data_format
+        )
+        lrn_ops.validate_for_compute_dtype(
+            self.alpha, self.beta, self.bias, self.compute_dtype
         )
         if self.implementation == "native":
             lrn_ops.raise_if_native_unavailable(
@@ -137,7 +135,7 @@ class LocalResponseNormalization(keras.layers.Layer):
             self.input_spec = keras.layers.InputSpec(ndim=rank)
 
     def call(self, inputs):
-        return lrn_ops.local_response_normalization(
+        return lrn_ops.normalize(
             inputs,
             size=self.size,
             alpha=self.alpha,
@@ -151,6 +149,15 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+    def compute_output_spec(self, inputs):
+        # checks the input's dtype when the model is built: an integer
+        # keras.Input fails here, not at predict
+        lrn_ops.validate_input(
+            lrn_ops.static_shape(inputs), inputs.dtype, self.mode,
+            self.data_format,
+        )
+        return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
 
     def get_config(self):
         config = super().get_config()
@@ -194,7 +201,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         `local_size x local_size` box (alpha divided by `local_size ** 2`)
         and fixes k at 1: another `k` is ignored with a warning.
         """
-        if norm_region not in conventions.CAFFE_NORM_REGIONS:
+        if (not isinstance(norm_region, str)
+                or norm_region not in conventions.CAFFE_NORM_REGIONS):
             raise ValueError(
                 "Argument `norm_region` must be one of "
                 f"{tuple(conventions.CAFFE_NORM_REGIONS)}. "

@@ -95,8 +95,10 @@ def from_legacy_config(config, data_format=None):
         A `LocalResponseNormalization` layer.
 
     Raises:
-        ValueError: for a config in no known convention, or whose values the
-            convention does not allow.
+        ValueError: for a config in no known convention, or naming the
+            entry whose value the convention does not allow (e.g. `alpha`
+            that is not a number, `n` or `depth_radius` that is not an
+            integer; see `conventions.to_canonical`).
 
     Example:
 
@@ -105,6 +107,11 @@ def from_legacy_config(config, data_format=None):
     >>> layer.size, layer.bias, layer.data_format
     (5, 2.0, 'channels_first')
     """
+    if not isinstance(config, dict):
+        raise ValueError(
+            "A legacy LRN layer's config must be a dict. "
+            f"Received: config={config!r}"
+        )
     config = dict(config)
     if "size" in config:
         return LocalResponseNormalization.from_config(config)
