@@ -175,6 +175,18 @@ class LocalResponseNormalization(keras.layers.Layer):
         )
         return config
 
+    @classmethod
+    def from_config(cls, config):
+        """The layer `config` describes; a `ValueError` naming the entry
+        whose value is not allowed (Keras's own `from_config` would turn it
+        into a `TypeError`)."""
+        try:
+            return super().from_config(config)
+        except TypeError as error:
+            if isinstance(error.__context__, ValueError):
+                raise ValueError(str(error)) from error.__context__
+            raise
+
     # Converters from other frameworks' hyperparameters. Each goes through a
     # row of `conventions.CONVENTIONS`; `**kwargs` are layer arguments.
 
