@@ -33,6 +33,21 @@ class LocalResponseNormalization(keras.layers.Layer):
     The layer computes in its dtype policy's compute dtype; half-precision
     (float16, bfloat16) values are accumulated in float32 and rounded once,
     so activations whose squares overflow float16 still normalize correctly.
+    When the layer is built, `alpha`, `beta` and `bias` are checked against
+    the compute dtype (float32 for half precision): `bias` a normal number
+    of it, `alpha` 0 or a normal number, `bias ** -beta` at most half its
+    largest number; otherwise a `ValueError` names the argument. No accepted
+    configuration turns a finite input into NaN. Results follow the formula
+    while every square and `alpha` times each window's sum are finite in
+    the compute dtype (`|x|` below 1.8e19 in float32 and bfloat16, 1.3e154
+    in float64); beyond that the output is 0.
+
+    Any `size` costs at most what the input holds: a window wider than an
+    axis is clamped to it, which changes no result (see
+    `keras_lrn.ops.local_response_normalization`). Integer arguments take
+    Python or NumPy integers, real ones Python or NumPy integers or floats;
+    bools, and floats as integers, are rejected (the same rule holds in
+    every converter).
 
     Args:
         size: The window length, a positive integer: channels in mode
