@@ -775,41 +775,21 @@ def portable_lrn(x, window, alpha, beta, bias):
     gradient is `_backward`, reusing the forward's denominator `t`.
     """
     structure = Structure.of(x, window, alpha, beta)
-    coefficients = _coefficients(structure, alpha, beta, bias)
-    return _differentiable_pass(structure)(x, coefficients)
-
-
-@functools.lru_cache(maxsize=256)
-def _differentiable_pass(structure):
-    """`lrn(x, coefficients)`: the forward of `_compiled_pass` with its
-    backward as the gradient.
-
-    On JAX the whole function is `jax.jit`-compiled: eager calls then run
-    one compiled program per input shape, where the custom-gradient wrapper
-    around the compiled passes would dispatch (and compile) its own small
-    programs for every new shape (benchmarks/memory_bench.py).
-    """
     forward, backward = _compiled_pass(structure)
+    coefficients = _coefficients(structure, alpha, beta, bias)
 
-    def lrn(x, coefficients):
-        @ops.custom_gradient
-        def with_gradient(x):
-            y, t = forward(x, coefficients)
+    @ops.custom_gradient
+    def lrn(x):
+        y, t = forward(x, coefficients)
 
-            def grad(*args, upstream=None):
-                if upstream is None:
-                    (upstream,) = args
-                return backward(x, upstream, t, coefficients)
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            return backward(x, upstream, t, coefficients)
 
-            return y, grad
+        return y, grad
 
-        return with_gradient(x)
-
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return jax.jit(lrn)
-    return lrn
+    return lrn(x)
 
 
 def native_lrn(x, window, alpha, beta, bias):
