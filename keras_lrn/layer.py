@@ -165,6 +165,13 @@ class LocalResponseNormalization(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
+    def _assert_input_compatibility(self, arg_0):
+        # Keras's input-spec check reads the shape first: an input of
+        # unknown rank (a tf.function traced with TensorSpec(None)) gets
+        # our message, which says rank, instead of TensorFlow's as_list()
+        lrn_ops.static_shape(arg_0)
+        super()._assert_input_compatibility(arg_0)
+
     def compute_output_spec(self, inputs):
         # checks the input's dtype when the model is built: an integer
         # keras.Input fails here, not at predict

@@ -319,7 +319,10 @@ def test_unknown_rank_gets_a_message_that_says_rank():
     import tensorflow as tf
 
     spec = [tf.TensorSpec(None, tf.float32)]
+    built = LRN()
+    built.build((None, 4, 4, 8))
     for function in (
+        LRN(), built,
         lambda t: keras_lrn.ops.local_response_normalization(t),
         lambda t: keras_lrn.ops.normalize(
             t, size=5, alpha=1e-4, beta=0.75, bias=2.0,
