@@ -124,8 +124,11 @@ def tensorflow_candidates(x_nhwc):
     window = lrn_ops.Window.of(SHAPE, SIZE, "across_channels",
                                "channels_last", "after")
 
+    structure = lrn_ops.Structure(window, "float32", len(SHAPE), BETA, False)
+
     def formula(t):
-        return lrn_ops._forward(t, window, ALPHA, BETA, BIAS)[0]
+        coefficients = tf.constant([ALPHA, BIAS, BETA, 2 * ALPHA * BETA])
+        return lrn_ops._forward(t, coefficients, structure)[0]
 
     nested = tf.function(formula, jit_compile=True)
     x = tf.constant(x_nhwc)
