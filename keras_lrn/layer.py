@@ -36,7 +36,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     When the layer is built, `alpha`, `beta` and `bias` are checked against
     the compute dtype (float32 for half precision): `bias` a normal number
     of it, `alpha` 0 or a normal number, `bias ** -beta` at most half its
-    largest number; otherwise a `ValueError` names the argument. No accepted
+    largest number and `2 * alpha * beta` (the gradient's factor) finite;
+    otherwise a `ValueError` names the argument. No accepted
     configuration turns a finite input into NaN. Results follow the formula
     while every square and `alpha` times each window's sum are finite in
     the compute dtype (`|x|` below 1.8e19 in float32 and bfloat16, 1.3e154

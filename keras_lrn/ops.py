@@ -141,6 +141,8 @@ def validate_for_compute_dtype(alpha, beta, bias, dtype):
     overflow (see `local_response_normalization`) `t` is infinite and the
     output 0, never NaN.
 
+    The gradient's factor `2 * alpha * beta` must be finite too.
+
     Raises:
         ValueError: naming `alpha`, `bias` or `beta`.
     """
@@ -158,6 +160,12 @@ def validate_for_compute_dtype(alpha, beta, bias, dtype):
             f"Argument `bias` must be a normal {compute_dtype} number "
             f"(between {tiny:.7g} and {largest:.7g}): the layer computes in "
             f"{compute_dtype}. Received: bias={bias!r}"
+        )
+    if 2 * alpha * beta > largest:
+        raise ValueError(
+            "Arguments `alpha` and `beta` must keep 2 * alpha * beta (the "
+            f"gradient's factor) within {compute_dtype}: at most "
+            f"{largest:.7g}. Received: alpha={alpha!r}, beta={beta!r}"
         )
     if -beta * math.log(bias) > math.log(largest / 2):
         raise ValueError(

@@ -447,3 +447,8 @@ def test_corrupted_config_raises_naming_the_entry_or_computes_exactly(
         return
     np.testing.assert_allclose(numpy(y), reference.lrn(x, **expected),
                                rtol=1e-5, atol=1e-30)
+
+
+def test_gradient_factor_that_overflows_raises_naming_alpha_and_beta():
+    with pytest.raises(ValueError, match=r"alpha=3e\+38, beta=0.75"):
+        LRN(alpha=3e38).build((None, 4, 4, 8))
