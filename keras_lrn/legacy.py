@@ -15,6 +15,7 @@ and builds the `LocalResponseNormalization` computing the same function.
 """
 
 from keras_lrn import conventions
+from keras_lrn import ops as lrn_ops
 from keras_lrn.layer import LocalResponseNormalization
 
 LEGACY_CLASS_NAMES = ("LRN", "LRN2D", "LocalResponseNormalization")
@@ -125,7 +126,18 @@ def from_legacy_config(config, data_format=None):
             values["beta"], values[convention.bias_arg],
         )
         config.setdefault("data_format", data_format or default_format)
-        return LocalResponseNormalization(**arguments, **config)
+        layer = LocalResponseNormalization(**arguments, **config)
+        try:
+            lrn_ops.validate_for_compute_dtype(
+                layer.alpha, layer.beta, layer.bias, layer.compute_dtype)
+        except ValueError as error:
+            # the check names the layer's arguments: name the config's too
+            saved = ", ".join(f"{name}={values[name]!r}" for name in
+                              ("alpha", "beta", convention.bias_arg))
+            raise ValueError(
+                f"{error} (from the {convention.name} config's {saved})"
+            ) from None
+        return layer
     raise ValueError(
         "The config is of no LRN convention keras_lrn knows: it needs "
         "`depth_radius` (TensorFlow's), `n` (old Keras's LRN2D) or `size` "

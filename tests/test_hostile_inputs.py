@@ -300,6 +300,8 @@ def test_converter_alpha_errors_name_alpha(converter, value):
     ({"n": 5.0}, "n"),
     ({"size": 5, "alpha": "x"}, "alpha"),
     ({"size": 5, "beta": None}, "beta"),
+    ({"n": 5, "k": 1e-40}, "k"),  # subnormal in float32, the compute dtype
+    ({"depth_radius": 2, "alpha": 1e39}, "alpha"),
 ])
 def test_legacy_config_errors_name_the_entry(config, name):
     with pytest.raises(ValueError, match=f"{name}="):
@@ -434,6 +436,8 @@ def test_corrupted_config_raises_naming_the_entry_or_computes_exactly(
         return
     expected = CANONICAL_FROM[kind](config)
     expected.pop("implementation", None)
+    if expected.get("data_format", "channels_last") is None:
+        expected["data_format"] = keras.config.image_data_format()
     for name in ("alpha", "beta", "bias"):
         expected[name] = float(expected[name])
     # every axis here is at most 4 long: a window reaching 4 elements on
