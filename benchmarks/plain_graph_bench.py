@@ -54,7 +54,8 @@ def main():
             times[name].append(1e3 * (time.perf_counter() - start))
     medians = {name: statistics.median(t) for name, t in times.items()}
     for name, median in medians.items():
-        print(f"{name:55s} median {median:7.2f} ms  min {min(times[name]):7.2f}")
+        print(f"{name:55s} median {median:7.2f} ms  "
+              f"min {min(times[name]):7.2f}")
     ours, native, floor = medians.values()
     print(f"tf.nn / default: {native / ours:.2f}x (target >= 1.7x)")
     print(f"default / floor: {ours / floor:.2f}x (target <= 2.2x)")
