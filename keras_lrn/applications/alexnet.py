@@ -3,9 +3,14 @@
 import keras
 
 from keras_lrn.applications import _common
+from keras_lrn.applications import zoo
 from keras_lrn.layer import LocalResponseNormalization
 
 VARIANTS = ("original", "caffenet", "bvlc")
+
+# The ONNX model zoo's bvlc_alexnet graph: LRN size 5, alpha 1e-4 (divided
+# by size: 2e-5 per term), beta 0.75, bias 1.
+ZOO_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}
 
 # LRN settings per variant.  The published numbers disagree:
 #   * AlexNet paper (Sec. 3.3): k=2, n=5, alpha=1e-4 *per term*, beta=0.75.
@@ -22,10 +27,8 @@ _LRN_FACTORIES = {
         local_size=5, alpha=1e-4, beta=0.75, k=1.0,
         norm_region="ACROSS_CHANNELS", **kw
     ),
-    # The ONNX model zoo's bvlc_alexnet graph: LRN size 5, alpha 1e-4
-    # (divided by size), beta 0.75, bias 1.
     "bvlc": lambda **kw: LocalResponseNormalization.from_onnx(
-        size=5, alpha=1e-4, beta=0.75, bias=1.0, **kw
+        **ZOO_LRN, **kw
     ),
 }
 
@@ -166,6 +169,8 @@ def AlexNet(
         include_top, classes, variant=variant, variants=VARIANTS,
         zoo_variant="bvlc", network="bvlc_alexnet",
     )
+    # A zoo file is read and verified before the model is built.
+    zoo_graph = zoo.read_network(weights, ZOO) if onnx_weights else None
     if name is None:
         name = {"original": "alexnet", "caffenet": "caffenet",
                 "bvlc": "bvlc_alexnet"}[variant]
@@ -173,7 +178,7 @@ def AlexNet(
     inputs, img_input, data_format = _common.resolve_input(
         input_shape, input_tensor,
         ZOO_SIZE if variant == "bvlc" else DEFAULT_SIZE, MIN_SIZE,
-        include_top, weights, "AlexNet",
+        include_top, "AlexNet",
     )
     lrn_factory = _LRN_FACTORIES[variant]
     norm_first = variant != "caffenet"
@@ -219,5 +224,36 @@ def AlexNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
-    return _common.load_builder_weights(model, weights, classes, onnx_weights,
-                                        "bvlc_alexnet")
+    if zoo_graph is not None:
+        return zoo.assign(model, zoo_graph, ZOO)
+    return _common.load_weights(model, weights, classes)
+
+
+def _bvlc_alexnet(**kwargs):
+    return AlexNet(variant="bvlc", **kwargs)
+
+
+# The ONNX model zoo's bvlc_alexnet (`bvlcalexnet-{9..12}.onnx`): the graph
+# `variant="bvlc"` is built from, layer by layer.
+ZOO = zoo.ZooNetwork(
+    name="bvlc_alexnet",
+    builder=_bvlc_alexnet,
+    layers=(
+        zoo.conv_layer("conv1", 96, 3, 11, strides=4),
+        zoo.conv_layer("conv2", 256, 96, 5, pads=2, group=2),
+        zoo.conv_layer("conv3", 384, 256, 3, pads=1),
+        zoo.conv_layer("conv4", 384, 384, 3, pads=1, group=2),
+        zoo.conv_layer("conv5", 256, 384, 3, pads=1, group=2),
+        zoo.dense_layer("fc6", 4096, 256 * 6 * 6, flattened_from=(256, 6, 6)),
+        zoo.dense_layer("fc7", 4096, 4096),
+        zoo.dense_layer("fc8", 1000, 4096),
+    ),
+    pools=(
+        zoo.pool("MaxPool", 3, 2),
+        zoo.pool("MaxPool", 3, 2),
+        # pads bottom and right: 13x13 -> 6x6 (`pool5_pad`)
+        zoo.pool("MaxPool", 3, 2, pads=(0, 0, 1, 1)),
+    ),
+    lrn=ZOO_LRN,
+    lrn_count=2,
+)

@@ -3,6 +3,7 @@
 import keras
 
 from keras_lrn.applications import _common
+from keras_lrn.applications import zoo
 from keras_lrn.layer import LocalResponseNormalization
 
 VARIANTS = ("paper", "zfnet512")
@@ -17,11 +18,13 @@ def _paper_lrn(**kw):
                                       mode="across_channels", **kw)
 
 
+# The ONNX model zoo's zfnet512 graph: LRN size 5, alpha 5e-4 (divided by
+# size: 1e-4 per term), beta 0.75, bias 2.
+ZOO_LRN = {"size": 5, "alpha": 5e-4, "beta": 0.75, "bias": 2.0}
+
+
 def _zfnet512_lrn(**kw):
-    # The ONNX model zoo's zfnet512 graph: LRN size 5, alpha 5e-4 (divided
-    # by size: 1e-4 per term), beta 0.75, bias 2.
-    return LocalResponseNormalization.from_onnx(size=5, alpha=5e-4, beta=0.75,
-                                                bias=2.0, **kw)
+    return LocalResponseNormalization.from_onnx(**ZOO_LRN, **kw)
 
 
 def ZFNet(
@@ -116,9 +119,11 @@ def ZFNet(
         classes, variant=variant, variants=VARIANTS,
         zoo_variant="zfnet512", network="ZFNet-512",
     )
+    # A zoo file is read and verified before the model is built.
+    zoo_graph = zoo.read_network(weights, ZOO) if onnx_weights else None
     inputs, img_input, data_format = _common.resolve_input(
         input_shape, input_tensor, DEFAULT_SIZE, MIN_SIZE[variant],
-        include_top, weights, "ZFNet",
+        include_top, "ZFNet",
     )
     if name is None:
         name = "zfnet" if variant == "paper" else "zfnet512"
@@ -167,5 +172,35 @@ def ZFNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
-    return _common.load_builder_weights(model, weights, classes, onnx_weights,
-                                        "zfnet512")
+    if zoo_graph is not None:
+        return zoo.assign(model, zoo_graph, ZOO)
+    return _common.load_weights(model, weights, classes)
+
+
+def _zfnet512(**kwargs):
+    return ZFNet(variant="zfnet512", **kwargs)
+
+
+# The ONNX model zoo's ZFNet-512 (`zfnet512-{9..12}.onnx`): the graph
+# `variant="zfnet512"` is built from, layer by layer.
+ZOO = zoo.ZooNetwork(
+    name="zfnet512",
+    builder=_zfnet512,
+    layers=(
+        zoo.conv_layer("conv1", 96, 3, 7, strides=2),
+        zoo.conv_layer("conv2", 256, 96, 5, strides=2),
+        zoo.conv_layer("conv3", 512, 256, 3, pads=1),
+        zoo.conv_layer("conv4", 512, 512, 3, pads=1),
+        zoo.conv_layer("conv5", 512, 512, 3, pads=1),
+        zoo.dense_layer("fc6", 4096, 512 * 6 * 6, flattened_from=(512, 6, 6)),
+        zoo.dense_layer("fc7", 1024, 4096),
+        zoo.dense_layer("fc8", 1000, 1024),
+    ),
+    pools=(
+        zoo.pool("MaxPool", 3, 2),
+        zoo.pool("MaxPool", 3, 2),
+        zoo.pool("MaxPool", 2, 2),
+    ),
+    lrn=ZOO_LRN,
+    lrn_count=2,
+)
