@@ -195,8 +195,9 @@ def read(path):
             f"`path` must be the path to an .onnx file. Received: path={path!r}")
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise _error(path, "ONNX file not found: check the path (relative "
-                     f"paths start at {os.getcwd()!r}).")
+        raise _error(path, "ONNX file not found (or not a regular file): "
+                     "check the path (relative paths start at "
+                     f"{os.getcwd()!r}).")
     if os.path.getsize(path) == 0:
         raise _error(path, "The ONNX file is empty (an interrupted "
                      "download?): download it again.")
