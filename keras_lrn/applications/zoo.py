@@ -174,8 +174,14 @@ class ZooGraph:
         return ops.count("Conv"), ops.count("Gemm"), tuple(first)
 
 
-def _error(path, problem):
-    return ValueError(f"{problem} Received: path={path!r}")
+_REFETCH = ("Load the model zoo's original float32 file (download it again "
+            "if this one was damaged or edited).")
+
+
+def _error(path, problem, fix=_REFETCH):
+    """A `ValueError` naming the file, the problem and what to do."""
+    return ValueError(f"{problem} {fix} Received: path={path!r}".replace(
+        "  ", " "))
 
 
 # --------------------------------------------------------------------------
@@ -197,24 +203,23 @@ def read(path):
     if not os.path.isfile(path):
         raise _error(path, "ONNX file not found (or not a regular file): "
                      "check the path (relative paths start at "
-                     f"{os.getcwd()!r}).")
+                     f"{os.getcwd()!r}).", fix="")
     if os.path.getsize(path) == 0:
         raise _error(path, "The ONNX file is empty (an interrupted "
-                     "download?): download it again.")
-    # Parsed from bytes: nothing is read but the file itself (no external
-    # data, no format guessed from the file name), whatever onnx version.
-    with open(path, "rb") as f:
-        data = f.read()
-    model = onnx.ModelProto()
+                     "download?): download it again.", fix="")
+    # Nothing is read but the file itself: external data is left alone
+    # (`_external_bytes` reads it), and the format is not guessed from the
+    # file name.
     try:
-        model.ParseFromString(data)
+        with open(path, "rb") as f:
+            model = onnx.load_model(f, format="protobuf",
+                                    load_external_data=False)
     except Exception as e:  # protobuf's DecodeError and relatives
         raise _error(path, "The file is not a readable ONNX file (truncated "
-                     f"or not an ONNX model: {type(e).__name__}: {e}); "
-                     "download it again.") from e
+                     f"or not an ONNX model: {type(e).__name__}: {e}).") from e
     if not model.HasField("graph") or not model.graph.node:
         raise _error(path, "The file holds no ONNX graph (truncated or not "
-                     "an ONNX model); download it again.")
+                     "an ONNX model).")
     nodes = list(model.graph.node)
     _check_float_model(model, nodes, path)
     tensors = _stored_tensors(model, nodes, path)
@@ -261,12 +266,12 @@ def _check_float_model(model, nodes, path):
             f"The file is a quantized (int8) model "
             f"({', '.join(quantized or int_weights[:3])}); only the model "
             "zoo's float32 files (e.g. `bvlcalexnet-12.onnx`, not "
-            "`bvlcalexnet-12-int8.onnx`) can be loaded.")
+            "`bvlcalexnet-12-int8.onnx`) can be loaded.", fix="")
     opsets = [o.version for o in model.opset_import
               if o.domain in ("", "ai.onnx")]
     if not opsets:
         raise _error(path, "The file declares no ai.onnx opset (truncated "
-                     "or not an ONNX model); download it again.")
+                     "or not an ONNX model).")
     if opsets[0] not in OPSETS:
         raise _error(
             path,
@@ -426,7 +431,8 @@ def _external_bytes(tensor, size, path, folder):
             or target == folder):
         raise _error(path, f"{what} stores its data in {location!r}, which "
                      "is not a file inside the model's folder (after "
-                     "resolving links); keep the data file beside the model.")
+                     "resolving links); keep the data file beside the model.",
+                     fix="")
     not_regular = _error(path, f"{what} stores its data in {location!r}, "
                          "which is not a regular file.")
     try:
@@ -463,7 +469,9 @@ def identify(graph, networks):
         "The file is not one of the ONNX model zoo networks that keras_lrn "
         f"loads ({', '.join(n.name for n in networks)}): its {found[0]} "
         f"convolutions and {found[1]} fully connected layers (first "
-        f"convolution weights {found[2]}) match none of them.")
+        f"convolution weights {found[2]}) match none of them.",
+        fix="Load one of these networks' float32 files from the model zoo, "
+            "or convert other graphs with another tool.")
 
 
 def verify(graph, network):
@@ -479,7 +487,7 @@ def verify(graph, network):
             f"{graph.fingerprint[2]}, where {network.name} has "
             f"{network.fingerprint}. If it is another zoo network, "
             "`keras_lrn.applications.from_onnx_zoo(path)` picks the "
-            "matching architecture.")
+            "matching architecture.", fix="")
     for layer, (op, attrs, arrays) in zip(network.layers, graph.weighted):
         shapes = tuple(a.shape for a in arrays)
         defaults = _CONV_DEFAULTS if op == "Conv" else _GEMM_DEFAULTS
@@ -551,7 +559,7 @@ def assign(model, graph, network):
                     f"{where}: layer {target.name!r} has weights of shapes "
                     f"{expected}, the file {[v.shape for v in part]}: build "
                     "the model with the zoo's input_shape (224, 224, 3) and "
-                    "classes=1000.")
+                    "classes=1000.", fix="")
             target.set_weights(part)
             loaded.add(target.name)
     unloaded = [layer.name for layer in model.layers
@@ -561,7 +569,7 @@ def assign(model, graph, network):
             graph.path,
             f"{where}: the file has no weights for the layers {unloaded} "
             "(e.g. normalization='batchnorm'); build the model as the file's "
-            "architecture to load it.")
+            "architecture to load it.", fix="")
     return model
 
 
