@@ -52,10 +52,10 @@ _DTYPES = {_FLOAT32: np.dtype("<f4"), _INT64: np.dtype("<i8")}
 _DTYPE_NAMES = {_FLOAT32: "float32", _INT64: "int64"}
 
 # attribute kinds (onnx.AttributeProto.AttributeType): FLOAT, INT, STRING,
-# TENSOR, FLOATS, INTS
-_FLOAT, _INT, _STRING, _TENSOR, _FLOATS, _INTS = 1, 2, 3, 4, 6, 7
+# TENSOR, INTS
+_FLOAT, _INT, _STRING, _TENSOR, _INTS = 1, 2, 3, 4, 7
 _KIND_NAMES = {_FLOAT: "a float", _INT: "an int", _STRING: "a string",
-               _TENSOR: "a tensor", _FLOATS: "floats", _INTS: "ints"}
+               _TENSOR: "a tensor", _INTS: "ints"}
 # The attributes this reader understands, with their kinds; any other
 # attribute of these ops makes the graph unsupported.
 _ATTRIBUTES = {
@@ -246,6 +246,9 @@ def read(path):
                 raise _error(path, f"The {n.op_type} node {n.name!r} has no "
                              "kernel_shape: the file is not a valid ONNX graph.")
             kernel = attrs["kernel_shape"]
+            if attrs.get("dilations", (1,) * len(kernel)) != (1,) * len(kernel):
+                raise _error(path, f"The {n.op_type} node {n.name!r} is "
+                             "dilated; a model zoo graph's pools are not.")
             graph.pools.append((
                 n.op_type, kernel,
                 attrs.get("strides", (1,) * len(kernel)),
