@@ -1,7 +1,7 @@
 """Shared Keras building blocks of the `keras_lrn.applications` builders.
 
-A leaf: it needs only Keras, so that every builder
-module can import it and nothing here imports a builder or the zoo reader.
+A leaf: it needs only Keras, so that every builder module can import it;
+nothing here imports a builder or the zoo reader.
 """
 
 import os
