@@ -361,15 +361,16 @@ def _tiny_builder(classifier_activation="softmax", name="tiny"):
     return keras.Model(inputs, x, name=name)
 
 
-TINY = zoo.ZooNetwork(
-    name="tiny",
-    builder=_tiny_builder,
-    layers=(zoo.conv_layer("conv1", 4, 3, 3),
-            zoo.dense_layer("fc", 2, 36, flattened_from=(4, 3, 3))),
-    pools=(zoo.pool("MaxPool", 2, 2),),
-    lrn=TINY_LRN,
-    lrn_count=1,
-)
+TINY = zoo.ZooNetwork.from_mapping(_tiny_builder, {
+    "name": "tiny",
+    "arguments": {},
+    "layers": ({"name": "conv1", "op": "Conv", "weights": (4, 3, 3, 3)},
+               {"name": "fc", "op": "Gemm", "weights": (2, 36),
+                "flattened_from": (4, 3, 3)}),
+    "pools": ({"op": "MaxPool", "kernel": 2, "strides": 2},),
+    "lrn": TINY_LRN,
+    "lrn_count": 1,
+})
 
 
 def _tiny_onnx(seed=0):

@@ -18,34 +18,47 @@ The modules, bottom up (imports point down only; `tests/test_import_graph.py`
 checks it):
 
 - `_common.py`: Keras building blocks and argument checks shared by the
-  builders.
-- `zoo.py`: the ONNX reader. It knows no network: it parses a file safely
-  and checks it against a `zoo.ZooNetwork` it is given.
-- `alexnet.py`, `zfnet.py`, `googlenet.py`: one network each, its builder
-  and, beside it, its zoo mapping `ZOO` (the graph's layers in order with
-  their weight shapes, its pools and LRN attributes).
-- this `__init__`: the public names and `ZOO_NETWORKS`, the one table of
-  zoo networks that `from_onnx_zoo` and the tests use.
+  builders. It imports no builder and not the zoo reader.
+- `alexnet.py`, `zfnet.py`, `googlenet.py`: leaves, one network each: its
+  builder (architecture only: `weights` is `None` or a local Keras file)
+  and, beside it, its zoo mapping `ZOO`, plain data (the graph's layers in
+  order with their weight shapes, its pools and LRN attributes). They
+  import `_common`, Keras and `keras_lrn.layer`, never the zoo reader.
+- `zoo.py`: the ONNX reader, above the builders and knowing none of them:
+  it parses a file safely and checks it against the mapping it is given;
+  `zoo.with_zoo_weights(builder, mapping)` wraps a builder so that a
+  `weights` path ending in `.onnx` is read and verified before the model
+  is built, then loaded into it. `onnx` is imported only to read a file.
+- this `__init__`: the wiring. The public builders are the leaves wrapped
+  with their mappings, and `ZOO_NETWORKS` is the one table of zoo networks
+  that `from_onnx_zoo` and the tests use.
 
 Adding a network: write `keras_lrn/applications/mynet.py` with the builder
 (using `_common`'s blocks; `weights` handled as in `zfnet.py`) and, if the
-ONNX model zoo publishes it, its `ZOO = zoo.ZooNetwork(...)` mapping beside
-it. Then, in this file only, import the builder, add it to `__all__`, and
-add `mynet.ZOO` to `ZOO_NETWORKS`. Nothing else in `keras_lrn/` changes.
+ONNX model zoo publishes it, its mapping `ZOO = {...}` beside it (the keys
+`zoo.ZooNetwork.from_mapping` documents; `zfnet.py` is an example). Then,
+in this file only, import the module, add
+`MyNet = zoo.with_zoo_weights(mynet.MyNet, mynet.ZOO)` (or import the
+builder as it is if it has no zoo file), add it to `__all__`, and add
+`MyNet.zoo_network` to `ZOO_NETWORKS`. Nothing else in `keras_lrn/`
+changes.
 """
 
 from keras_lrn.applications import alexnet
 from keras_lrn.applications import googlenet
 from keras_lrn.applications import zfnet
 from keras_lrn.applications import zoo
-from keras_lrn.applications.alexnet import AlexNet
-from keras_lrn.applications.googlenet import GoogLeNet
 from keras_lrn.applications.imagenet_utils import decode_predictions
 from keras_lrn.applications.imagenet_utils import preprocess_input
-from keras_lrn.applications.zfnet import ZFNet
+
+# Each builder with its zoo mapping: `weights` may be the zoo's .onnx file.
+AlexNet = zoo.with_zoo_weights(alexnet.AlexNet, alexnet.ZOO)
+ZFNet = zoo.with_zoo_weights(zfnet.ZFNet, zfnet.ZOO)
+GoogLeNet = zoo.with_zoo_weights(googlenet.GoogLeNet, googlenet.ZOO)
 
 # The ONNX model zoo networks `from_onnx_zoo` recognizes: one table.
-ZOO_NETWORKS = (alexnet.ZOO, zfnet.ZOO, googlenet.ZOO)
+ZOO_NETWORKS = (AlexNet.zoo_network, ZFNet.zoo_network,
+                GoogLeNet.zoo_network)
 
 
 def from_onnx_zoo(path, classifier_activation="softmax", name=None):

@@ -13,29 +13,14 @@ GROUP_IMPLEMENTATIONS = ("native", "towers")
 POOLINGS = (None, "avg", "max")
 
 
-def is_onnx_path(weights):
-    """Whether `weights` names an `.onnx` file."""
-    return (isinstance(weights, (str, os.PathLike))
-            and os.fspath(weights).lower().endswith(".onnx"))
-
-
 def validate_builder(weights, dropout, normalization, group_implementation,
-                     pooling, include_top, classes, variant=None,
-                     variants=None, zoo_variant=None, network=None):
-    """Checks a builder's arguments; returns whether `weights` is a zoo
-    `.onnx` file (which only `zoo_variant` of the builder loads)."""
+                     pooling, classes, variant=None, variants=None):
+    """Checks a builder's arguments (`weights`: None or a local Keras file;
+    the package's `__init__` reads model zoo `.onnx` files)."""
     if variants is not None and variant not in variants:
         raise ValueError(
             f"`variant` must be one of {variants}. Received: "
             f"variant={variant!r}"
-        )
-    onnx_weights = is_onnx_path(weights)
-    if onnx_weights and variants is not None and variant != zoo_variant:
-        raise ValueError(
-            f"`weights` is an ONNX file: the model zoo's {network} loads "
-            f"with variant={zoo_variant!r}; pass variant={zoo_variant!r} or "
-            f"use `keras_lrn.applications.from_onnx_zoo(path)`. Received: "
-            f"weights={os.fspath(weights)!r}, variant={variant!r}"
         )
     if normalization not in NORMALIZATIONS:
         raise ValueError(
@@ -58,9 +43,7 @@ def validate_builder(weights, dropout, normalization, group_implementation,
     if not 0.0 <= dropout < 1.0:
         raise ValueError(
             f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
-    if not onnx_weights:
-        _validate_keras_weights(weights)
-    return onnx_weights
+    _validate_keras_weights(weights)
 
 
 def _validate_keras_weights(weights):
@@ -72,6 +55,14 @@ def _validate_keras_weights(weights):
             f".weights.h5 or model zoo .onnx file. Received: weights={weights!r}"
         )
     path = os.fspath(weights)
+    if path.lower().endswith(".onnx"):
+        raise ValueError(
+            "`weights` is an ONNX file, which this module's builder does not "
+            "read: build with the builder of `keras_lrn.applications` (e.g. "
+            "`keras_lrn.applications.AlexNet(variant='bvlc', weights=path)`) "
+            "or use `keras_lrn.applications.from_onnx_zoo(path)`. Received: "
+            f"weights={path!r}"
+        )
     if not (path.endswith(".keras") or path.endswith(".weights.h5")):
         raise ValueError(
             "`weights` must be None or the path to a local '.keras', "

@@ -3,7 +3,6 @@
 import keras
 
 from keras_lrn.applications import _common
-from keras_lrn.applications import zoo
 from keras_lrn.layer import LocalResponseNormalization
 
 VARIANTS = ("original", "caffenet", "bvlc")
@@ -164,13 +163,10 @@ def AlexNet(
     Returns:
         A `keras.Model`.
     """
-    onnx_weights = _common.validate_builder(
+    _common.validate_builder(
         weights, dropout, normalization, group_implementation, pooling,
-        include_top, classes, variant=variant, variants=VARIANTS,
-        zoo_variant="bvlc", network="bvlc_alexnet",
+        classes, variant=variant, variants=VARIANTS,
     )
-    # A zoo file is read and verified before the model is built.
-    zoo_graph = zoo.read_network(weights, ZOO) if onnx_weights else None
     if name is None:
         name = {"original": "alexnet", "caffenet": "caffenet",
                 "bvlc": "bvlc_alexnet"}[variant]
@@ -224,36 +220,36 @@ def AlexNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
-    if zoo_graph is not None:
-        return zoo.assign(model, zoo_graph, ZOO)
     return _common.load_weights(model, weights, classes)
 
 
-def _bvlc_alexnet(**kwargs):
-    return AlexNet(variant="bvlc", **kwargs)
-
-
-# The ONNX model zoo's bvlc_alexnet (`bvlcalexnet-{9..12}.onnx`): the graph
-# `variant="bvlc"` is built from, layer by layer.
-ZOO = zoo.ZooNetwork(
-    name="bvlc_alexnet",
-    builder=_bvlc_alexnet,
-    layers=(
-        zoo.conv_layer("conv1", 96, 3, 11, strides=4),
-        zoo.conv_layer("conv2", 256, 96, 5, pads=2, group=2),
-        zoo.conv_layer("conv3", 384, 256, 3, pads=1),
-        zoo.conv_layer("conv4", 384, 384, 3, pads=1, group=2),
-        zoo.conv_layer("conv5", 256, 384, 3, pads=1, group=2),
-        zoo.dense_layer("fc6", 4096, 256 * 6 * 6, flattened_from=(256, 6, 6)),
-        zoo.dense_layer("fc7", 4096, 4096),
-        zoo.dense_layer("fc8", 1000, 4096),
+# The ONNX model zoo's bvlc_alexnet (`bvlcalexnet-{9..12}.onnx`), the graph
+# `variant="bvlc"` is built from, as plain data: its weighted layers in graph
+# order with the file's weight shapes (ONNX layout), its pools and LRN nodes.
+# `keras_lrn.applications` pairs it with `AlexNet` (`zoo.with_zoo_weights`).
+ZOO = {
+    "name": "bvlc_alexnet",
+    "arguments": {"variant": "bvlc"},
+    "layers": (
+        {"name": "conv1", "op": "Conv", "weights": (96, 3, 11, 11), "strides": 4},
+        {"name": "conv2", "op": "Conv", "weights": (256, 48, 5, 5), "pads": 2,
+         "group": 2},
+        {"name": "conv3", "op": "Conv", "weights": (384, 256, 3, 3), "pads": 1},
+        {"name": "conv4", "op": "Conv", "weights": (384, 192, 3, 3), "pads": 1,
+         "group": 2},
+        {"name": "conv5", "op": "Conv", "weights": (256, 192, 3, 3), "pads": 1,
+         "group": 2},
+        {"name": "fc6", "op": "Gemm", "weights": (4096, 256 * 6 * 6),
+         "flattened_from": (256, 6, 6)},
+        {"name": "fc7", "op": "Gemm", "weights": (4096, 4096)},
+        {"name": "fc8", "op": "Gemm", "weights": (1000, 4096)},
     ),
-    pools=(
-        zoo.pool("MaxPool", 3, 2),
-        zoo.pool("MaxPool", 3, 2),
+    "pools": (
+        {"op": "MaxPool", "kernel": 3, "strides": 2},
+        {"op": "MaxPool", "kernel": 3, "strides": 2},
         # pads bottom and right: 13x13 -> 6x6 (`pool5_pad`)
-        zoo.pool("MaxPool", 3, 2, pads=(0, 0, 1, 1)),
+        {"op": "MaxPool", "kernel": 3, "strides": 2, "pads": (0, 0, 1, 1)},
     ),
-    lrn=ZOO_LRN,
-    lrn_count=2,
-)
+    "lrn": ZOO_LRN,
+    "lrn_count": 2,
+}

@@ -3,7 +3,6 @@
 import keras
 
 from keras_lrn.applications import _common
-from keras_lrn.applications import zoo
 from keras_lrn.layer import LocalResponseNormalization
 
 DEFAULT_SIZE = 224
@@ -112,11 +111,9 @@ def GoogLeNet(
     Returns:
         A `keras.Model`.
     """
-    onnx_weights = _common.validate_builder(
-        weights, dropout, normalization, "native", pooling, include_top,
+    _common.validate_builder(
+        weights, dropout, normalization, "native", pooling,
         classes)
-    # A zoo file is read and verified before the model is built.
-    zoo_graph = zoo.read_network(weights, ZOO) if onnx_weights else None
     inputs, img_input, data_format = _common.resolve_input(
         input_shape, input_tensor, DEFAULT_SIZE, MIN_SIZE, include_top,
         "GoogLeNet",
@@ -170,32 +167,38 @@ def GoogLeNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
-    if zoo_graph is not None:
-        return zoo.assign(model, zoo_graph, ZOO)
     return _common.load_weights(model, weights, classes)
+
+
+def _conv(name, filters, channels, kernel, **attributes):
+    """A `Conv` node of the zoo graph (the file's weight shape)."""
+    return {"name": name, "op": "Conv",
+            "weights": (filters, channels, kernel, kernel), **attributes}
 
 
 def _zoo_layers():
     """The graph's convolutions and classifier, in graph order."""
-    layers = [zoo.conv_layer("conv1_7x7_s2", 64, 3, 7, strides=2, pads=3),
-              zoo.conv_layer("conv2_3x3_reduce", 64, 64, 1),
-              zoo.conv_layer("conv2_3x3", 192, 64, 3, pads=1)]
+    layers = [_conv("conv1_7x7_s2", 64, 3, 7, strides=2, pads=3),
+              _conv("conv2_3x3_reduce", 64, 64, 1),
+              _conv("conv2_3x3", 192, 64, 3, pads=1)]
     channels = 192
     for block, (f1, f3r, f3, f5r, f5, fp) in INCEPTION_MODULES:
         prefix = f"inception_{block}_"
-        layers += [zoo.conv_layer(prefix + "1x1", f1, channels, 1),
-                   zoo.conv_layer(prefix + "3x3_reduce", f3r, channels, 1),
-                   zoo.conv_layer(prefix + "3x3", f3, f3r, 3, pads=1),
-                   zoo.conv_layer(prefix + "5x5_reduce", f5r, channels, 1),
-                   zoo.conv_layer(prefix + "5x5", f5, f5r, 5, pads=2),
-                   zoo.conv_layer(prefix + "pool_proj", fp, channels, 1)]
+        layers += [_conv(prefix + "1x1", f1, channels, 1),
+                   _conv(prefix + "3x3_reduce", f3r, channels, 1),
+                   _conv(prefix + "3x3", f3, f3r, 3, pads=1),
+                   _conv(prefix + "5x5_reduce", f5r, channels, 1),
+                   _conv(prefix + "5x5", f5, f5r, 5, pads=2),
+                   _conv(prefix + "pool_proj", fp, channels, 1)]
         channels = f1 + f3 + f5 + fp
-    return tuple(layers) + (zoo.dense_layer("loss3_classifier", 1000, channels),)
+    classifier = {"name": "loss3_classifier", "op": "Gemm",
+                  "weights": (1000, channels)}
+    return tuple(layers) + (classifier,)
 
 
 def _zoo_pools():
-    stride_two = zoo.pool("MaxPool", 3, 2)
-    branch = zoo.pool("MaxPool", 3, 1, pads=(1, 1, 1, 1))
+    stride_two = {"op": "MaxPool", "kernel": 3, "strides": 2}
+    branch = {"op": "MaxPool", "kernel": 3, "strides": 1, "pads": (1, 1, 1, 1)}
     return (
         (stride_two, stride_two)          # stem: pool1, pool2
         + (branch,) * 2 + (stride_two,)   # 3a, 3b, pool3
@@ -203,17 +206,21 @@ def _zoo_pools():
         + (branch,) * 2                   # 5a, 5b
         # The 7x7 average pool of the 6x6 map, padded on the bottom and
         # right, excluding the padding: a global average.
-        + (zoo.pool("AveragePool", 7, 1, pads=(0, 0, 1, 1)),)
+        + ({"op": "AveragePool", "kernel": 7, "strides": 1,
+            "pads": (0, 0, 1, 1)},)
     )
 
 
 # The ONNX model zoo's inception_v1 (`googlenet-{9..12}.onnx`,
-# `inception-v1-{9..12}.onnx`): the graph `GoogLeNet()` is built from.
-ZOO = zoo.ZooNetwork(
-    name="googlenet",
-    builder=GoogLeNet,
-    layers=_zoo_layers(),
-    pools=_zoo_pools(),
-    lrn=ZOO_LRN,
-    lrn_count=2,
-)
+# `inception-v1-{9..12}.onnx`), the graph `GoogLeNet()` is built from, as
+# plain data: its weighted layers in graph order with the file's weight
+# shapes (ONNX layout), its pools and LRN nodes. `keras_lrn.applications`
+# pairs it with `GoogLeNet` (`zoo.with_zoo_weights`).
+ZOO = {
+    "name": "googlenet",
+    "arguments": {},
+    "layers": _zoo_layers(),
+    "pools": _zoo_pools(),
+    "lrn": ZOO_LRN,
+    "lrn_count": 2,
+}

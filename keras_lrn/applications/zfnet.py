@@ -3,7 +3,6 @@
 import keras
 
 from keras_lrn.applications import _common
-from keras_lrn.applications import zoo
 from keras_lrn.layer import LocalResponseNormalization
 
 VARIANTS = ("paper", "zfnet512")
@@ -114,13 +113,10 @@ def ZFNet(
     Returns:
         A `keras.Model`.
     """
-    onnx_weights = _common.validate_builder(
-        weights, dropout, normalization, "native", pooling, include_top,
+    _common.validate_builder(
+        weights, dropout, normalization, "native", pooling,
         classes, variant=variant, variants=VARIANTS,
-        zoo_variant="zfnet512", network="ZFNet-512",
     )
-    # A zoo file is read and verified before the model is built.
-    zoo_graph = zoo.read_network(weights, ZOO) if onnx_weights else None
     inputs, img_input, data_format = _common.resolve_input(
         input_shape, input_tensor, DEFAULT_SIZE, MIN_SIZE[variant],
         include_top, "ZFNet",
@@ -172,35 +168,33 @@ def ZFNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
-    if zoo_graph is not None:
-        return zoo.assign(model, zoo_graph, ZOO)
     return _common.load_weights(model, weights, classes)
 
 
-def _zfnet512(**kwargs):
-    return ZFNet(variant="zfnet512", **kwargs)
-
-
-# The ONNX model zoo's ZFNet-512 (`zfnet512-{9..12}.onnx`): the graph
-# `variant="zfnet512"` is built from, layer by layer.
-ZOO = zoo.ZooNetwork(
-    name="zfnet512",
-    builder=_zfnet512,
-    layers=(
-        zoo.conv_layer("conv1", 96, 3, 7, strides=2),
-        zoo.conv_layer("conv2", 256, 96, 5, strides=2),
-        zoo.conv_layer("conv3", 512, 256, 3, pads=1),
-        zoo.conv_layer("conv4", 512, 512, 3, pads=1),
-        zoo.conv_layer("conv5", 512, 512, 3, pads=1),
-        zoo.dense_layer("fc6", 4096, 512 * 6 * 6, flattened_from=(512, 6, 6)),
-        zoo.dense_layer("fc7", 1024, 4096),
-        zoo.dense_layer("fc8", 1000, 1024),
+# The ONNX model zoo's ZFNet-512 (`zfnet512-{9..12}.onnx`), the graph
+# `variant="zfnet512"` is built from, as plain data: its weighted layers in
+# graph order with the file's weight shapes (ONNX layout), its pools and LRN
+# nodes. `keras_lrn.applications` pairs it with `ZFNet`
+# (`zoo.with_zoo_weights`).
+ZOO = {
+    "name": "zfnet512",
+    "arguments": {"variant": "zfnet512"},
+    "layers": (
+        {"name": "conv1", "op": "Conv", "weights": (96, 3, 7, 7), "strides": 2},
+        {"name": "conv2", "op": "Conv", "weights": (256, 96, 5, 5), "strides": 2},
+        {"name": "conv3", "op": "Conv", "weights": (512, 256, 3, 3), "pads": 1},
+        {"name": "conv4", "op": "Conv", "weights": (512, 512, 3, 3), "pads": 1},
+        {"name": "conv5", "op": "Conv", "weights": (512, 512, 3, 3), "pads": 1},
+        {"name": "fc6", "op": "Gemm", "weights": (4096, 512 * 6 * 6),
+         "flattened_from": (512, 6, 6)},
+        {"name": "fc7", "op": "Gemm", "weights": (1024, 4096)},
+        {"name": "fc8", "op": "Gemm", "weights": (1000, 1024)},
     ),
-    pools=(
-        zoo.pool("MaxPool", 3, 2),
-        zoo.pool("MaxPool", 3, 2),
-        zoo.pool("MaxPool", 2, 2),
+    "pools": (
+        {"op": "MaxPool", "kernel": 3, "strides": 2},
+        {"op": "MaxPool", "kernel": 3, "strides": 2},
+        {"op": "MaxPool", "kernel": 2, "strides": 2},
     ),
-    lrn=ZOO_LRN,
-    lrn_count=2,
-)
+    "lrn": ZOO_LRN,
+    "lrn_count": 2,
+}

@@ -3,11 +3,12 @@
 The ONNX model zoo (https://github.com/onnx/models) publishes ImageNet
 networks with Local Response Normalization converted from Caffe and Caffe2.
 This module reads such a file (the user downloads it; nothing is downloaded
-here) and knows no network: each builder module describes its network's
-graph as a `ZooNetwork` beside its architecture (how the graph is
-recognized, its weighted layers in graph order with their weight shapes and
-convolution attributes, its pools and LRN attributes), and the package's
-`__init__` lists them in one table, `ZOO_NETWORKS`.
+here) and knows no network: each builder module declares its network's zoo
+graph as plain data, a mapping `ZOO` beside its architecture (its weighted
+layers in graph order with their weight shapes and convolution attributes,
+its pools and LRN attributes; see `ZooNetwork.from_mapping`), and the package's `__init__`
+pairs each builder with its mapping through `with_zoo_weights` and lists
+them in one table, `ZOO_NETWORKS`. Nothing here imports a builder.
 
 Files are untrusted input. `read` parses the file without loading external
 data, reads external data itself only from regular files inside the model's
@@ -17,10 +18,13 @@ anything malformed. `verify` checks the file against a `ZooNetwork` (every
 weight shape, convolution, pool and LRN) before any Keras model is built;
 `assign` then loads the weights into the builder's model.
 
-`onnx` is an optional dependency (`pip install "keras-lrn[onnx]"`).
+`onnx` is an optional dependency (`pip install "keras-lrn[onnx]"`), imported
+only when a file is read.
 """
 
 import dataclasses
+import functools
+import inspect
 import math
 import os
 import stat
@@ -28,11 +32,6 @@ import stat
 import numpy as np
 
 from keras_lrn.applications import _common
-
-try:
-    import onnx
-except ImportError:  # optional: needed only to read a file
-    onnx = None
 
 OPSETS = range(9, 13)
 
@@ -78,7 +77,7 @@ _LRN_DEFAULTS = {"alpha": 1e-4, "beta": 0.75, "bias": 1.0}
 
 
 # --------------------------------------------------------------------------
-# What a builder module declares about its network's zoo graph
+# A network's zoo graph, from the plain mapping its builder module declares
 # --------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -101,39 +100,20 @@ class ZooLayer:
     flattened_from: tuple = None
 
 
-def conv_layer(name, filters, channels, kernel, strides=1, pads=0, group=1):
-    """A `Conv` node: `filters` outputs, `channels` inputs, square kernel,
-    the same padding `pads` on every side."""
-    attributes = dict(_CONV_DEFAULTS, strides=(strides, strides),
-                      pads=(pads,) * 4, group=group)
-    return ZooLayer(name, "Conv",
-                    ((filters, channels // group, kernel, kernel), (filters,)),
-                    tuple(sorted(attributes.items())))
-
-
-def dense_layer(name, units, inputs, flattened_from=None):
-    """A `Gemm` node `x @ W.T + b` (the zoo's `transB=1`)."""
-    attributes = dict(_GEMM_DEFAULTS, transB=1)
-    return ZooLayer(name, "Gemm", ((units, inputs), (units,)),
-                    tuple(sorted(attributes.items())), flattened_from)
-
-
-def pool(op, kernel, strides, pads=(0, 0, 0, 0)):
-    """A pooling node as `read` reports it: op, kernel, strides, pads,
-    ceil_mode, count_include_pad."""
-    return (op, (kernel, kernel), (strides, strides), tuple(pads), 0, 0)
-
-
 @dataclasses.dataclass(frozen=True)
 class ZooNetwork:
-    """A zoo network's graph, declared beside its Keras architecture.
+    """A zoo network's graph, paired with the builder of its architecture.
 
     Attributes:
         name: the network's name in messages, e.g. `"bvlc_alexnet"`.
-        builder: makes the matching Keras model; takes the builders'
-            keyword arguments (`classifier_activation`, `name`, ...).
+        builder: makes the matching Keras model: the package's builder with
+            `arguments` bound; takes the builders' other keyword arguments
+            (`classifier_activation`, `name`, `weights`, ...).
+        arguments: the builder arguments that select the zoo's
+            architecture, e.g. `{"variant": "bvlc"}`.
         layers: the `ZooLayer`s in graph order.
-        pools: the pooling nodes in graph order (see `pool`).
+        pools: the pooling nodes in graph order, as `read` reports them
+            (op, kernel, strides, pads, ceil_mode, count_include_pad).
         lrn: the LRN nodes' ONNX attributes (`size`, `alpha`, `beta`,
             `bias`), the same for each.
         lrn_count: how many LRN nodes the graph has.
@@ -141,6 +121,7 @@ class ZooNetwork:
 
     name: str
     builder: object
+    arguments: dict
     layers: tuple
     pools: tuple
     lrn: dict
@@ -154,6 +135,143 @@ class ZooNetwork:
         first = next(layer.shapes[0] for layer in self.layers
                      if layer.op == "Conv")
         return ops.count("Conv"), ops.count("Gemm"), first
+
+    @classmethod
+    def from_mapping(cls, builder, mapping):
+        """The `ZooNetwork` of the plain `mapping` a builder module declares.
+
+        `mapping` is a dict:
+
+        - `"name"`: the network's name in messages;
+        - `"arguments"`: the builder arguments that select the zoo's
+          architecture (`{"variant": "bvlc"}`; `{}` if there is one);
+        - `"layers"`: the graph's `Conv` and `Gemm` nodes in graph order,
+          each a dict with `"name"` (the Keras layer), `"op"`, `"weights"`
+          (the file's weight shape: `(filters, channels // group, kh, kw)`
+          or `(units, inputs)`) and, for a `Conv`, optional square
+          `"strides"` (1), equal `"pads"` on every side (0) and `"group"`
+          (1); for the `Gemm` after a flatten, `"flattened_from"`, the
+          `(C, H, W)` map it flattens channel-major;
+        - `"pools"`: the `MaxPool` / `AveragePool` nodes in graph order,
+          each a dict with `"op"`, square `"kernel"` and `"strides"`, and
+          optional `"pads"` `(top, left, bottom, right)` (zeros);
+        - `"lrn"`: the LRN nodes' ONNX attributes (`size`, `alpha`,
+          `beta`, `bias`), and `"lrn_count"`, their number.
+
+        `builder` is called as `builder(**mapping["arguments"], **kwargs)`.
+        """
+        _check_keys(mapping, _MAPPING_KEYS, _MAPPING_KEYS, "mapping")
+        layers = tuple(_layer(entry) for entry in mapping["layers"])
+        pools = tuple(_pool(entry) for entry in mapping["pools"])
+        arguments = dict(mapping["arguments"])
+        return cls(
+            name=mapping["name"],
+            builder=functools.partial(builder, **arguments),
+            arguments=arguments,
+            layers=layers,
+            pools=pools,
+            lrn=dict(mapping["lrn"]),
+            lrn_count=mapping["lrn_count"],
+        )
+
+
+_MAPPING_KEYS = {"name", "arguments", "layers", "pools", "lrn", "lrn_count"}
+_LAYER_KEYS = {"Conv": {"name", "op", "weights", "strides", "pads", "group"},
+               "Gemm": {"name", "op", "weights", "flattened_from"}}
+_POOL_KEYS = {"op", "kernel", "strides", "pads"}
+
+
+def _check_keys(entry, required, allowed, what):
+    if not isinstance(entry, dict) or not (required <= set(entry) <= allowed):
+        raise ValueError(
+            f"A zoo {what} must be a dict with the keys {sorted(required)} "
+            f"and optionally {sorted(allowed - required)}. Received: "
+            f"{what}={entry!r}")
+
+
+def _layer(entry):
+    op = entry.get("op") if isinstance(entry, dict) else None
+    if op not in _LAYER_KEYS:
+        raise ValueError(
+            "A zoo layer's op must be 'Conv' or 'Gemm'. Received: "
+            f"layer={entry!r}")
+    _check_keys(entry, {"name", "op", "weights"}, _LAYER_KEYS[op], "layer")
+    weights = tuple(entry["weights"])
+    if op == "Conv":
+        strides, pads = entry.get("strides", 1), entry.get("pads", 0)
+        attributes = dict(_CONV_DEFAULTS, strides=(strides, strides),
+                          pads=(pads,) * 4, group=entry.get("group", 1))
+        return ZooLayer(entry["name"], op, (weights, weights[:1]),
+                        tuple(sorted(attributes.items())))
+    attributes = dict(_GEMM_DEFAULTS, transB=1)  # x @ W.T + b
+    flattened_from = entry.get("flattened_from")
+    return ZooLayer(entry["name"], op, (weights, weights[:1]),
+                    tuple(sorted(attributes.items())),
+                    None if flattened_from is None else tuple(flattened_from))
+
+
+def _pool(entry):
+    _check_keys(entry, {"op", "kernel", "strides"}, _POOL_KEYS, "pool")
+    kernel, strides = entry["kernel"], entry["strides"]
+    return (entry["op"], (kernel, kernel), (strides, strides),
+            tuple(entry.get("pads", (0, 0, 0, 0))), 0, 0)
+
+
+def is_onnx_path(weights):
+    """Whether `weights` names an `.onnx` file."""
+    return (isinstance(weights, (str, os.PathLike))
+            and os.fspath(weights).lower().endswith(".onnx"))
+
+
+def with_zoo_weights(builder, mapping):
+    """`builder`, also loading the ONNX model zoo's file of `mapping`.
+
+    Returns a function with `builder`'s name, signature and docstring
+    (`functools.wraps`). Given a `weights` path ending in `.onnx`, it
+    checks that the arguments select the zoo's architecture
+    (`mapping["arguments"]`), reads the file and verifies it against the
+    mapping (fingerprint, every weight shape, convolution, pool and LRN)
+    before anything is built, then builds with `builder(...,
+    weights=None)` and loads the file's weights into the model. Any other
+    `weights` goes to `builder` as given, which validates every argument.
+
+    The returned function's `zoo_network` is its `ZooNetwork` (see
+    `network`), whose `builder` is the returned function with the
+    mapping's arguments bound.
+    """
+    signature = inspect.signature(builder)
+
+    @functools.wraps(builder)
+    def build_with_zoo_weights(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        weights = bound.arguments.get("weights")
+        if not is_onnx_path(weights):
+            return builder(*args, **kwargs)
+        bound.apply_defaults()
+        _check_arguments(zoo_network, bound.arguments, os.fspath(weights))
+        graph = read(weights)
+        verify(graph, zoo_network)
+        bound.arguments["weights"] = None
+        return assign(builder(*bound.args, **bound.kwargs), graph,
+                      zoo_network)
+
+    zoo_network = ZooNetwork.from_mapping(build_with_zoo_weights, mapping)
+    build_with_zoo_weights.zoo_network = zoo_network
+    return build_with_zoo_weights
+
+
+def _check_arguments(zoo_network, arguments, path):
+    """The builder's arguments select the architecture the file holds."""
+    wanted = zoo_network.arguments
+    if all(arguments.get(k) == v for k, v in wanted.items()):
+        return
+    selection = ", ".join(f"{k}={v!r}" for k, v in wanted.items())
+    received = ", ".join(f"{k}={arguments.get(k)!r}" for k in wanted)
+    raise ValueError(
+        f"`weights` is an ONNX file: the model zoo's {zoo_network.name} "
+        f"loads with {selection}; pass {selection} or use "
+        "`keras_lrn.applications.from_onnx_zoo(path)`. Received: "
+        f"weights={path!r}, {received}")
 
 
 @dataclasses.dataclass
@@ -191,11 +309,13 @@ def _error(path, problem, fix=_REFETCH):
 def read(path):
     """Parses the ONNX file `path` into a `ZooGraph`; every malformed file
     raises `ValueError` naming it and the problem."""
-    if onnx is None:
+    try:
+        import onnx  # the optional dependency, needed only to read a file
+    except ImportError as e:
         raise ImportError(
             "Reading ONNX model zoo files needs the `onnx` package: "
             'pip install "keras-lrn[onnx]".'
-        )
+        ) from e
     if not isinstance(path, (str, os.PathLike)):
         raise ValueError(
             f"`path` must be the path to an .onnx file. Received: path={path!r}")
@@ -527,13 +647,6 @@ def verify(graph, network):
                 f"{where}: LRN attributes {theirs} differ from the model zoo "
                 f"graph's {network.lrn}; this conversion does not support "
                 "that graph.")
-
-
-def read_network(path, network):
-    """Reads `path` and verifies it holds `network`."""
-    graph = read(path)
-    verify(graph, network)
-    return graph
 
 
 # --------------------------------------------------------------------------
