@@ -2,20 +2,28 @@
 
 Every `keras_lrn` module's imports are read with `ast` (function-local
 imports included, so a cycle cannot hide in a function), giving a graph of
-module -> imported package modules. Two rules hold:
+module -> imported package modules. The rules:
 
 - the graph has no cycle;
 - the layers `applications -> layer -> ops` are only ever imported
   downward: no module of a lower layer imports a higher one, directly or
   through other modules; and no module imports the package root
-  `keras_lrn` (the facade that imports everything).
+  `keras_lrn` (the facade that imports everything);
+- inside `applications`, the builder modules are leaves: a builder imports
+  only `_common` and `keras_lrn.layer` (never the ONNX reader `zoo` or
+  another builder), the reader imports only `_common` (no builder), and
+  only the applications `__init__` (the wiring) imports a builder or the
+  reader;
+- `onnx`, an optional dependency, is imported only inside functions, so
+  `import keras_lrn` does not import it.
 
-The checker itself is tested on synthetic graphs and on a synthetic
-package written to disk, so that it would catch a planted cycle.
+The checkers themselves are tested on synthetic graphs and on packages
+written to disk, so that they would catch a planted cycle or violation.
 """
 
 import ast
 import pathlib
+import shutil
 
 import pytest
 
@@ -110,9 +118,62 @@ def upward_imports(graph, layers, root):
     return found
 
 
+def applications_violations(graph, applications, layer):
+    """(importer, imported) for every import that breaks the layering
+    inside the package `applications`: its builders (every module but
+    `__init__`, the reader `zoo`, `_common` and `imagenet_utils`) import
+    only `_common` and the layer module `layer`; the reader imports only
+    `_common`; nothing but `applications` itself imports a builder or the
+    reader."""
+    reader, common = f"{applications}.zoo", f"{applications}._common"
+    shared = {common, f"{applications}.imagenet_utils"}
+    builders = {module for module in graph
+                if module.startswith(applications + ".")
+                and module != reader and module not in shared}
+    allowed = {reader: {common}}
+    allowed.update((builder, {common, layer}) for builder in builders)
+    found = []
+    for module in sorted(graph):
+        for target in sorted(graph[module]):
+            if module in allowed:
+                wrong = target not in allowed[module]
+            else:
+                wrong = module != applications and (
+                    target in builders or target == reader)
+            if wrong:
+                found.append((module, target))
+    return found
+
+
+def module_level_imports(root, name):
+    """The files under `root` that import the top-level package `name`
+    outside any function."""
+    found = []
+    for path in sorted(pathlib.Path(root).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        functions = [node for node in ast.walk(tree) if isinstance(
+            node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))]
+        local = {id(inner) for f in functions for inner in ast.walk(f)}
+        for node in ast.walk(tree):
+            if id(node) in local:
+                continue
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and not node.level:
+                names = [node.module or ""]
+            else:
+                continue
+            if any(n == name or n.startswith(name + ".") for n in names):
+                found.append(path.name)
+    return found
+
+
+PACKAGE_ROOT = pathlib.Path(keras_lrn.__file__).parent
+
+
 @pytest.fixture(scope="module")
 def graph():
-    return module_graph(pathlib.Path(keras_lrn.__file__).parent, PACKAGE)
+    return module_graph(PACKAGE_ROOT, PACKAGE)
 
 
 # --------------------------------------------------------------------------
@@ -134,17 +195,28 @@ def test_data_flows_one_way(graph):
     assert upward_imports(graph, LAYERS, PACKAGE) == []
 
 
-def test_the_zoo_reader_and_common_blocks_import_no_network(graph):
-    from keras_lrn.applications import ZOO_NETWORKS
-    networks = {n.builder.__module__ for n in ZOO_NETWORKS}
-    assert networks == {"keras_lrn.applications.alexnet",
-                        "keras_lrn.applications.zfnet",
-                        "keras_lrn.applications.googlenet"}
-    for module in ("keras_lrn.applications.zoo",
-                   "keras_lrn.applications._common"):
-        assert not graph[module] & networks, module
-    for network in networks:  # builders are leaves: none imports another
-        assert not graph[network] & (networks - {network}), network
+def test_builders_are_leaves_below_the_zoo_reader(graph):
+    from keras_lrn import applications
+    assert applications_violations(
+        graph, "keras_lrn.applications", "keras_lrn.layer") == []
+    builders = {"keras_lrn.applications.alexnet",
+                "keras_lrn.applications.zfnet",
+                "keras_lrn.applications.googlenet"}
+    for builder in builders:  # what the rule above lets a builder import
+        assert graph[builder] == {"keras_lrn.applications._common",
+                                  "keras_lrn.layer"}, builder
+    assert graph["keras_lrn.applications.zoo"] == {
+        "keras_lrn.applications._common"}
+    # the public builders are the leaves, wrapped by the package __init__
+    wrapped = {getattr(applications, name).__wrapped__.__module__
+               for name in ("AlexNet", "ZFNet", "GoogLeNet")}
+    assert wrapped == builders
+    assert {"keras_lrn.applications.zoo"} | builders <= graph[
+        "keras_lrn.applications"]
+
+
+def test_onnx_is_imported_only_inside_functions():
+    assert module_level_imports(PACKAGE_ROOT, "onnx") == []
 
 
 # --------------------------------------------------------------------------
@@ -210,3 +282,62 @@ def test_module_graph_reads_every_kind_of_import(tmp_path):
     (pkg / "ops.py").write_text("def f():\n    from pkg.layer import LRN\n")
     assert upward_imports(module_graph(pkg, "pkg"),
                           ("pkg.apps", "pkg.layer", "pkg.ops"), "pkg")
+
+
+def test_applications_violations_on_synthetic_graphs():
+    clean = {"p.apps": {"p.apps.zoo", "p.apps.net", "p.apps.imagenet_utils"},
+             "p.apps._common": {"p.layer"}, "p.apps.imagenet_utils": set(),
+             "p.apps.zoo": {"p.apps._common"},
+             "p.apps.net": {"p.apps._common", "p.layer"},
+             "p.apps.net2": {"p.apps._common"}, "p.layer": set()}
+    assert applications_violations(clean, "p.apps", "p.layer") == []
+    planted = {
+        # a builder reads ONNX itself
+        "p.apps.net": ("p.apps.zoo", [("p.apps.net", "p.apps.zoo")]),
+        # the reader knows a network
+        "p.apps.zoo": ("p.apps.net", [("p.apps.zoo", "p.apps.net")]),
+        # _common hides the reader (the issue's circle)
+        "p.apps._common": ("p.apps.zoo", [("p.apps._common", "p.apps.zoo")]),
+        # a lower layer reaches a builder
+        "p.layer": ("p.apps.net2", [("p.layer", "p.apps.net2")]),
+    }
+    for importer, (target, expected) in planted.items():
+        graph = dict(clean, **{importer: clean[importer] | {target}})
+        assert applications_violations(graph, "p.apps", "p.layer") == expected
+    # one builder importing another
+    graph = dict(clean, **{"p.apps.net": clean["p.apps.net"] | {"p.apps.net2"}})
+    assert applications_violations(graph, "p.apps", "p.layer") == [
+        ("p.apps.net", "p.apps.net2")]
+
+
+def _package_copy(tmp_path):
+    copy = tmp_path / PACKAGE
+    shutil.copytree(PACKAGE_ROOT, copy,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    return copy
+
+
+@pytest.mark.parametrize("module, text, violation", [
+    ("alexnet", "from keras_lrn.applications import zoo\n",
+     ("keras_lrn.applications.alexnet", "keras_lrn.applications.zoo")),
+    ("zoo", "def f():\n    from keras_lrn.applications import googlenet\n",
+     ("keras_lrn.applications.zoo", "keras_lrn.applications.googlenet")),
+    ("_common", "def f():\n    from . import zoo\n",
+     ("keras_lrn.applications._common", "keras_lrn.applications.zoo")),
+])
+def test_a_violation_planted_in_the_package_is_found(tmp_path, module, text,
+                                                     violation):
+    copy = _package_copy(tmp_path)
+    path = copy / "applications" / f"{module}.py"
+    path.write_text(path.read_text(encoding="utf-8") + text, encoding="utf-8")
+    found = applications_violations(module_graph(copy, PACKAGE),
+                                    "keras_lrn.applications", "keras_lrn.layer")
+    assert found == [violation]
+
+
+def test_a_module_level_onnx_import_is_found(tmp_path):
+    copy = _package_copy(tmp_path)
+    path = copy / "applications" / "zoo.py"
+    path.write_text("import onnx.helper\n" + path.read_text(encoding="utf-8"),
+                    encoding="utf-8")
+    assert module_level_imports(copy, "onnx") == ["zoo.py"]
