@@ -288,6 +288,39 @@ def test_builder_rejects_the_wrong_network_and_variant(tmp_path):
         GoogLeNet(weights=path, classes=10)
 
 
+def test_builders_load_zoo_files_only_through_the_package(tmp_path):
+    """The leaf builder reads no ONNX; the package's builder is the leaf
+    (same name, signature, docstring) wrapped with its zoo mapping, and
+    finds `weights` wherever it is passed."""
+    from keras_lrn.applications import alexnet
+    path = str(tmp_path / "bvlcalexnet-12.onnx")
+    with pytest.raises(ValueError, match="keras_lrn.applications") as info:
+        alexnet.AlexNet(variant="bvlc", weights=path)
+    assert str(info.value).endswith(f"Received: weights={path!r}")
+    assert AlexNet.__wrapped__ is alexnet.AlexNet
+    assert AlexNet.__doc__ == alexnet.AlexNet.__doc__
+    assert AlexNet.__name__ == "AlexNet"
+    # weights passed by position, as a PathLike, in upper case
+    with pytest.raises(ValueError, match="variant='bvlc'.*variant='original'"):
+        AlexNet(True, path)
+    with pytest.raises(ValueError, match="not found"):
+        AlexNet(variant="bvlc", weights=tmp_path / "ABSENT.ONNX")
+
+
+def test_zoo_mappings_are_checked():
+    with pytest.raises(ValueError, match="'Conv' or 'Gemm'"):
+        zoo.ZooNetwork.from_mapping(_tiny_builder, dict(
+            name="t", arguments={}, pools=(), lrn=TINY_LRN, lrn_count=1,
+            layers=({"name": "fc", "op": "MatMul", "weights": (2, 36)},)))
+    with pytest.raises(ValueError, match="keys"):
+        zoo.ZooNetwork.from_mapping(_tiny_builder, dict(
+            name="t", arguments={}, pools=(), lrn=TINY_LRN, lrn_count=1,
+            layers=({"name": "c", "op": "Conv", "weights": (4, 3, 3, 3),
+                     "dilations": 2},)))
+    with pytest.raises(ValueError, match="keys"):
+        zoo.ZooNetwork.from_mapping(_tiny_builder, {"name": "t"})
+
+
 # --------------------------------------------------------------------------
 # The zoo architectures and the Caffe conventions
 # --------------------------------------------------------------------------

@@ -113,8 +113,9 @@ def AlexNet(
         weights: `None` (random initialisation as in the paper), the path
             to a local `.keras` or `.weights.h5` file to load, or, with
             `variant="bvlc"`, the path to the ONNX model zoo's
-            `bvlcalexnet-{9..12}.onnx` (needs `onnx`). Nothing is
-            downloaded.
+            `bvlcalexnet-{9..12}.onnx` (needs `onnx`; read by
+            `keras_lrn.applications.AlexNet`, which wraps this module's
+            builder with its `ZOO` mapping). Nothing is downloaded.
         input_tensor: optional Keras tensor to use as image input.
         input_shape: optional shape tuple; defaults to `(227, 227, 3)`
             (`(3, 227, 227)` for `channels_first`), `(224, 224, 3)` for

@@ -77,7 +77,9 @@ def GoogLeNet(
             classifier.
         weights: `None`, the path to a local `.keras`/`.weights.h5` file, or
             the path to the ONNX model zoo's `googlenet-{9..12}.onnx`
-            (needs `onnx`). Nothing is downloaded.
+            (needs `onnx`; read by `keras_lrn.applications.GoogLeNet`,
+            which wraps this module's builder with its `ZOO` mapping).
+            Nothing is downloaded.
         input_tensor: optional Keras tensor to use as image input.
         input_shape: optional shape tuple, default `(224, 224, 3)`; height
             and width must be at least 61.

@@ -80,7 +80,9 @@ def ZFNet(
         include_top: whether to include fc6-fc8.
         weights: `None`, the path to a local `.keras`/`.weights.h5` file,
             or, with `variant="zfnet512"`, the path to the ONNX model zoo's
-            `zfnet512-{9..12}.onnx` (needs `onnx`).
+            `zfnet512-{9..12}.onnx` (needs `onnx`; read by
+            `keras_lrn.applications.ZFNet`, which wraps this module's
+            builder with its `ZOO` mapping).
         input_tensor: optional Keras tensor to use as image input.
         input_shape: optional shape tuple, default `(224, 224, 3)`; height
             and width must be at least 53 (59 for `variant="zfnet512"`).
