@@ -232,12 +232,13 @@ def with_zoo_weights(builder, mapping):
     (`mapping["arguments"]`), reads the file and verifies it against the
     mapping (fingerprint, every weight shape, convolution, pool and LRN)
     before anything is built, then builds with `builder(...,
-    weights=None)` and loads the file's weights into the model. Any other
-    `weights` goes to `builder` as given, which validates every argument.
+    weights=None)` (which validates the other arguments, once) and loads
+    the file's weights into the model. Any other `weights` goes to
+    `builder` as given.
 
     The returned function's `zoo_network` is its `ZooNetwork` (see
-    `network`), whose `builder` is the returned function with the
-    mapping's arguments bound.
+    `ZooNetwork.from_mapping`), whose `builder` is the returned function
+    with the mapping's arguments bound.
     """
     signature = inspect.signature(builder)
 
