@@ -346,8 +346,21 @@ def test_weights_classes_mismatch_is_value_error(tmp_path):
     (dict(dropout=1.5), "dropout.*1.5"),
 ])
 def test_bad_arguments_raise_value_error(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=match) as info:
         AlexNet(**kwargs)
+    # Keras's style: the message ends by quoting the argument
+    assert "Received: " in str(info.value)
+
+
+def test_weights_errors_say_what_to_do(tmp_path):
+    with pytest.raises(ValueError, match="downloads nothing.*pass its path"):
+        AlexNet(weights="imagenet")
+    with pytest.raises(ValueError, match="names no file: check the path"):
+        AlexNet(weights=str(tmp_path / "missing.keras"))
+    path = str(tmp_path / "ten.weights.h5")
+    AlexNet(input_shape=(67, 67, 3), classes=10).save_weights(path)
+    with pytest.raises(ValueError, match="Build the model with the `classes`"):
+        AlexNet(input_shape=(67, 67, 3), classes=5, weights=path)
 
 
 def test_zfnet_bad_arguments():

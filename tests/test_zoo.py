@@ -9,32 +9,38 @@ mean-subtracted inputs the activations reach the range where LRN matters,
 and saves the result as a zoo-style file.
 """
 
+import dataclasses
 import os
 
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from onnx import helper, numpy_helper
 
 import keras
 
 from keras_lrn import LocalResponseNormalization
-from keras_lrn.applications import (AlexNet, GoogLeNet, ZFNet,
+from keras_lrn import applications
+from keras_lrn.applications import _common, zoo
+from keras_lrn.applications import (ZOO_NETWORKS, AlexNet, GoogLeNet, ZFNet,
                                     decode_predictions, from_onnx_zoo,
                                     preprocess_input)
 
 LIGHT = os.path.join(os.path.dirname(onnx.__file__), "backend", "test", "data", "light")
 
-# network -> (light file, Keras builder, its LRN layer names, the graph's
-# pre-softmax output and first LRN output)
-NETWORKS = {
-    "bvlc_alexnet": ("light_bvlc_alexnet.onnx",
-                     lambda **kw: AlexNet(variant="bvlc", **kw)),
-    "zfnet512": ("light_zfnet512.onnx",
-                 lambda **kw: ZFNet(variant="zfnet512", **kw)),
-    "googlenet": ("light_inception_v1.onnx", GoogLeNet),
-}
+# The package's one table of zoo networks, by name (each with its builder).
+NETWORKS = {network.name: network for network in ZOO_NETWORKS}
+# Test data only: the weight-stripped graph the onnx wheel ships for each.
+LIGHT_FILES = {"bvlc_alexnet": "light_bvlc_alexnet.onnx",
+               "zfnet512": "light_zfnet512.onnx",
+               "googlenet": "light_inception_v1.onnx"}
+
+
+def test_every_zoo_network_has_a_test_graph():
+    assert sorted(LIGHT_FILES) == sorted(NETWORKS)
 
 
 def _zoo_model(light_name, opset=None, seed=0):
@@ -123,7 +129,7 @@ def zoo_files(tmp_path_factory):
     def get(network, opset=None):
         key = (network, opset)
         if key not in cache:
-            model = _zoo_model(NETWORKS[network][0], opset)
+            model = _zoo_model(LIGHT_FILES[network], opset)
             path = _save(model, folder / f"{network}-{opset or 9}.onnx")
             cache[key] = (path, _run_onnxruntime(path, _images()))
         return cache[key]
@@ -145,7 +151,7 @@ def test_from_onnx_zoo_matches_onnxruntime(zoo_files, network):
     assert np.median(divisor) > 1.5 * bias
 
     model = from_onnx_zoo(path)
-    assert model.name == NETWORKS[network][1]().name
+    assert model.name == NETWORKS[network].builder().name
     images = _images()
     _close(model.predict(images, verbose=0), probs)
     logit_model = from_onnx_zoo(path, classifier_activation=None)
@@ -161,7 +167,7 @@ def test_from_onnx_zoo_matches_onnxruntime(zoo_files, network):
 @pytest.mark.parametrize("network", list(NETWORKS))
 def test_builder_with_weights_path_matches_onnxruntime(zoo_files, network):
     path, (_, logits, _, _) = zoo_files(network)
-    model = NETWORKS[network][1](weights=path, classifier_activation=None)
+    model = NETWORKS[network].builder(weights=path, classifier_activation=None)
     _close(model.predict(_images(), verbose=0), logits)
 
 
@@ -270,7 +276,7 @@ def test_missing_and_non_onnx_files_are_rejected(tmp_path):
 
 def test_builder_rejects_the_wrong_network_and_variant(tmp_path):
     path = _save(_zoo_model("light_inception_v1.onnx"), tmp_path / "googlenet-9.onnx")
-    with pytest.raises(ValueError, match="holds the model zoo's googlenet"):
+    with pytest.raises(ValueError, match="not the model zoo's bvlc_alexnet"):
         AlexNet(variant="bvlc", weights=path)
     with pytest.raises(ValueError, match="variant='bvlc'"):
         AlexNet(weights=path)
@@ -280,6 +286,39 @@ def test_builder_rejects_the_wrong_network_and_variant(tmp_path):
         GoogLeNet(weights=path, normalization="batchnorm")
     with pytest.raises(ValueError, match="input_shape"):
         GoogLeNet(weights=path, classes=10)
+
+
+def test_builders_load_zoo_files_only_through_the_package(tmp_path):
+    """The leaf builder reads no ONNX; the package's builder is the leaf
+    (same name, signature, docstring) wrapped with its zoo mapping, and
+    finds `weights` wherever it is passed."""
+    from keras_lrn.applications import alexnet
+    path = str(tmp_path / "bvlcalexnet-12.onnx")
+    with pytest.raises(ValueError, match="keras_lrn.applications") as info:
+        alexnet.AlexNet(variant="bvlc", weights=path)
+    assert str(info.value).endswith(f"Received: weights={path!r}")
+    assert AlexNet.__wrapped__ is alexnet.AlexNet
+    assert AlexNet.__doc__ == alexnet.AlexNet.__doc__
+    assert AlexNet.__name__ == "AlexNet"
+    # weights passed by position, as a PathLike, in upper case
+    with pytest.raises(ValueError, match="variant='bvlc'.*variant='original'"):
+        AlexNet(True, path)
+    with pytest.raises(ValueError, match="not found"):
+        AlexNet(variant="bvlc", weights=tmp_path / "ABSENT.ONNX")
+
+
+def test_zoo_mappings_are_checked():
+    with pytest.raises(ValueError, match="'Conv' or 'Gemm'"):
+        zoo.ZooNetwork.from_mapping(_tiny_builder, dict(
+            name="t", arguments={}, pools=(), lrn=TINY_LRN, lrn_count=1,
+            layers=({"name": "fc", "op": "MatMul", "weights": (2, 36)},)))
+    with pytest.raises(ValueError, match="keys"):
+        zoo.ZooNetwork.from_mapping(_tiny_builder, dict(
+            name="t", arguments={}, pools=(), lrn=TINY_LRN, lrn_count=1,
+            layers=({"name": "c", "op": "Conv", "weights": (4, 3, 3, 3),
+                     "dilations": 2},)))
+    with pytest.raises(ValueError, match="keys"):
+        zoo.ZooNetwork.from_mapping(_tiny_builder, {"name": "t"})
 
 
 # --------------------------------------------------------------------------
@@ -333,3 +372,375 @@ def test_decode_predictions_uses_the_offline_wordnet_ids():
         decode_predictions(preds[:, :10])
     with pytest.raises(ValueError, match="top"):
         decode_predictions(preds, top=0)
+
+
+# --------------------------------------------------------------------------
+# Untrusted files: every malformed file is a ValueError naming it
+# --------------------------------------------------------------------------
+# A tiny zoo-like network, declared the way a builder module declares its
+# zoo graph, keeps these tests cheap: Conv 3x3 -> Relu -> LRN -> MaxPool ->
+# Reshape (flatten, its shape a Constant node) -> Gemm -> Softmax.
+
+TINY_LRN = {"size": 3, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}
+
+
+def _tiny_builder(classifier_activation="softmax", name="tiny"):
+    inputs = keras.Input((8, 8, 3))
+    x = _common.conv(inputs, 4, 3, name="conv1")
+    x = LocalResponseNormalization.from_onnx(**TINY_LRN, name="norm1")(x)
+    x = keras.layers.MaxPooling2D(2, 2, name="pool1")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = _common.classifier(x, 2, classifier_activation, 0.01, 0.0, "fc")
+    return keras.Model(inputs, x, name=name)
+
+
+TINY = zoo.ZooNetwork.from_mapping(_tiny_builder, {
+    "name": "tiny",
+    "arguments": {},
+    "layers": ({"name": "conv1", "op": "Conv", "weights": (4, 3, 3, 3)},
+               {"name": "fc", "op": "Gemm", "weights": (2, 36),
+                "flattened_from": (4, 3, 3)}),
+    "pools": ({"op": "MaxPool", "kernel": 2, "strides": 2},),
+    "lrn": TINY_LRN,
+    "lrn_count": 1,
+})
+
+
+def _tiny_onnx(seed=0):
+    rng = np.random.default_rng(seed)
+
+    def init(name, shape):
+        return numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), name)
+
+    nodes = [
+        helper.make_node("Conv", ["data", "conv1_w", "conv1_b"], ["c1"],
+                         name="conv1", kernel_shape=[3, 3], strides=[1, 1],
+                         pads=[0, 0, 0, 0]),
+        helper.make_node("Relu", ["c1"], ["r1"], name="relu1"),
+        helper.make_node("LRN", ["r1"], ["n1"], name="norm1", **TINY_LRN),
+        helper.make_node("MaxPool", ["n1"], ["p1"], name="pool1",
+                         kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Constant", [], ["flat_shape"], name="shape",
+                         value=numpy_helper.from_array(np.array([1, 36], np.int64))),
+        helper.make_node("Reshape", ["p1", "flat_shape"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc_w", "fc_b"], ["logits"], name="fc",
+                         transB=1),
+        helper.make_node("Softmax", ["logits"], ["prob"], name="prob"),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny",
+        [helper.make_tensor_value_info("data", onnx.TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("prob", onnx.TensorProto.FLOAT, [1, 2])],
+        initializer=[init("conv1_w", (4, 3, 3, 3)), init("conv1_b", (4,)),
+                     init("fc_w", (2, 36)), init("fc_b", (2,))])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 9)])
+
+
+def _read_verified(path, model=None):
+    """What a loader does with the file: read, recognize, verify, and (given
+    a Keras model) assign."""
+    graph = zoo.read(path)
+    network = zoo.identify(graph, (TINY,))
+    zoo.verify(graph, network)
+    if model is not None:
+        zoo.assign(model, graph, network)
+    return graph
+
+
+def _rejected(path, match):
+    """The file raises a ValueError that names it and matches `match`."""
+    with pytest.raises(ValueError, match=match) as info:
+        _read_verified(path)
+    assert str(info.value).endswith(f"Received: path={os.fspath(path)!r}")
+    return str(info.value)
+
+
+def test_tiny_network_matches_onnxruntime(tmp_path):
+    """The reader knows no network: a table passed to it is enough."""
+    path = _save(_tiny_onnx(), tmp_path / "tiny.onnx")
+    model = zoo.build(path, (TINY,))
+    x = np.random.default_rng(2).uniform(-50, 50, (1, 8, 8, 3)).astype(np.float32)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"data": x.transpose(0, 3, 1, 2)})[0]
+    _close(model.predict(x, verbose=0), expected)
+
+
+def test_empty_random_and_truncated_files(tmp_path):
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    message = _rejected(tmp_path / "empty.onnx", "empty")
+    assert "opset None" not in message
+    random = np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)
+    (tmp_path / "random.onnx").write_bytes(random.tobytes())
+    _rejected(tmp_path / "random.onnx", None)
+    data = _tiny_onnx().SerializeToString()
+    for cut in (1, 10, len(data) // 3, len(data) // 2, len(data) - 1):
+        (tmp_path / "cut.onnx").write_bytes(data[:cut])
+        _rejected(tmp_path / "cut.onnx", None)
+
+
+def _edited(tmp_path, edit, name="edited.onnx"):
+    model = _tiny_onnx()
+    edit(model.graph)
+    return _save(model, tmp_path / name)
+
+
+def _node(graph, name):
+    return next(n for n in graph.node if n.name == name)
+
+
+def _attribute(node, name):
+    return next(a for a in node.attribute if a.name == name)
+
+
+def test_constant_without_value(tmp_path):
+    path = _edited(tmp_path, lambda g: _node(g, "shape").ClearField("attribute"))
+    _rejected(path, "Constant node 'shape'")
+
+
+def test_constant_with_value_float(tmp_path):
+    def edit(graph):
+        node = _node(graph, "shape")
+        node.ClearField("attribute")
+        node.attribute.append(helper.make_attribute("value_float", 2.0))
+    _rejected(_edited(tmp_path, edit), "Constant node 'shape'.*value_float")
+
+
+def test_maxpool_without_kernel_shape(tmp_path):
+    def edit(graph):
+        node = _node(graph, "pool1")
+        node.attribute.remove(_attribute(node, "kernel_shape"))
+    _rejected(_edited(tmp_path, edit), "MaxPool node 'pool1' has no kernel_shape")
+
+
+def test_conv_without_its_weight_input(tmp_path):
+    def edit(graph):
+        node = _node(graph, "conv1")
+        del node.input[1:]
+    _rejected(_edited(tmp_path, edit), "Conv node 'conv1' has no weight input")
+
+
+def test_mistyped_attribute(tmp_path):
+    def edit(graph):
+        node = _node(graph, "conv1")
+        node.attribute.remove(_attribute(node, "strides"))
+        node.attribute.append(helper.make_attribute("strides", 1.5))
+    _rejected(_edited(tmp_path, edit), "malformed attribute 'strides'")
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float16, np.int32])
+def test_wrong_weight_dtypes(tmp_path, dtype):
+    def edit(graph):
+        weight = next(t for t in graph.initializer if t.name == "conv1_w")
+        values = numpy_helper.to_array(weight).astype(dtype)
+        weight.CopyFrom(numpy_helper.from_array(values, "conv1_w"))
+    _rejected(_edited(tmp_path, edit), "'conv1_w' has ONNX data type .*float32")
+
+
+def test_huge_declared_dims(tmp_path):
+    def edit(graph):
+        weight = next(t for t in graph.initializer if t.name == "fc_w")
+        weight.dims[:] = [10**9, 10**9]
+    _rejected(_edited(tmp_path, edit), r"'fc_w' declares the dims \[1000000000")
+
+    def edit_small_lie(graph):  # within the limit, but more than the data
+        weight = next(t for t in graph.initializer if t.name == "fc_w")
+        weight.dims[:] = [2, 37]
+    _rejected(_edited(tmp_path, edit_small_lie), "'fc_w' declares the dims")
+
+
+def test_huge_reshape_of_a_weight(tmp_path):
+    model = _zoo_model("light_inception_v1.onnx")
+    shape = next(t for t in model.graph.initializer if t.name == "OC2_DUMMY_3")
+    shape.CopyFrom(numpy_helper.from_array(np.array([10**12, 1024], np.int64), "OC2_DUMMY_3"))
+    path = _save(model, tmp_path / "googlenet-9.onnx")
+    with pytest.raises(ValueError, match="Reshape.*sizes differ") as info:
+        from_onnx_zoo(path)
+    assert repr(path) in str(info.value)
+
+
+# External data: only regular files inside the model's folder, links resolved.
+
+def _external(tmp_path, location, offset=0, length=None, folder="model"):
+    """The tiny model with `fc_w` stored externally at `location`."""
+    model = _tiny_onnx()
+    weight = next(t for t in model.graph.initializer if t.name == "fc_w")
+    raw = weight.raw_data
+    weight.ClearField("raw_data")
+    weight.data_location = onnx.TensorProto.EXTERNAL
+    entries = {"location": location, "offset": str(offset),
+               "length": str(len(raw) if length is None else length)}
+    for key, value in entries.items():
+        weight.external_data.add(key=key, value=value)
+    (tmp_path / folder).mkdir(exist_ok=True)
+    return _save(model, tmp_path / folder / "tiny.onnx"), raw
+
+
+def test_external_data_inside_the_folder_loads(tmp_path):
+    path, raw = _external(tmp_path, "weights.bin", offset=8)
+    (tmp_path / "model" / "weights.bin").write_bytes(b"\0" * 8 + raw)
+    graph = _read_verified(path, _tiny_builder())
+    expected = numpy_helper.to_array(
+        next(t for t in _tiny_onnx().graph.initializer if t.name == "fc_w"))
+    np.testing.assert_array_equal(graph.weighted[1][2][0], expected)
+
+
+def test_external_data_symlink_to_outside_is_rejected(tmp_path):
+    path, raw = _external(tmp_path, "weights.bin")
+    (tmp_path / "outside.bin").write_bytes(raw)
+    os.symlink(tmp_path / "outside.bin", tmp_path / "model" / "weights.bin")
+    _rejected(path, "not a file inside the model's folder")
+
+
+def test_external_data_link_to_dev_zero_is_rejected(tmp_path):
+    path, _ = _external(tmp_path, "zeros.bin", length=2**40)
+    os.symlink("/dev/zero", tmp_path / "model" / "zeros.bin")
+    _rejected(path, "not a file inside the model's folder")
+
+
+@pytest.mark.parametrize("location", ["../outside.bin", "/etc/hostname", ""])
+def test_external_data_outside_the_folder_is_rejected(tmp_path, location):
+    path, raw = _external(tmp_path, location)
+    (tmp_path / "outside.bin").write_bytes(raw)
+    _rejected(path, "not a file inside the model's folder")
+
+
+def test_external_data_fifo_and_short_file_are_rejected(tmp_path):
+    path, raw = _external(tmp_path, "weights.bin")
+    os.mkfifo(tmp_path / "model" / "weights.bin")  # opening it would block
+    _rejected(path, "not a regular file")
+    os.remove(tmp_path / "model" / "weights.bin")
+    (tmp_path / "model" / "weights.bin").write_bytes(raw[:-4])
+    _rejected(path, "needs 288 bytes of external data")
+
+
+# Verified before any Keras model is built.
+
+def _fake_alexnet():
+    """280 KB: AlexNet's fingerprint (5 Conv, 3 Gemm, conv1 96x3x11x11) with
+    tiny, wrong weights behind it."""
+    rng = np.random.default_rng(0)
+    shapes = [(96, 3, 11, 11)] + [(2, 2, 1, 1)] * 4 + [(2, 2)] * 3
+    nodes, inits, x = [], [], "data"
+    for i, shape in enumerate(shapes):
+        op = "Conv" if len(shape) == 4 else "Gemm"
+        w, b = f"w{i}", f"b{i}"
+        inits += [numpy_helper.from_array(rng.normal(size=shape).astype(np.float32), w),
+                  numpy_helper.from_array(np.zeros(shape[0], np.float32), b)]
+        strides = {"strides": [4, 4]} if i == 0 else {}  # conv1 is AlexNet's
+        nodes.append(helper.make_node(op, [x, w, b], [f"y{i}"], name=f"n{i}",
+                                      **strides))
+        x = f"y{i}"
+    graph = helper.make_graph(
+        nodes, "fake",
+        [helper.make_tensor_value_info("data", onnx.TensorProto.FLOAT, [1, 3, 224, 224])],
+        [helper.make_tensor_value_info(x, onnx.TensorProto.FLOAT, None)],
+        initializer=inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
+
+
+def test_fingerprint_and_every_weight_shape_are_verified_before_building(
+        tmp_path, monkeypatch):
+    path = _save(_fake_alexnet(), tmp_path / "bvlcalexnet-12.onnx")
+    assert os.path.getsize(path) < 300_000
+    built = []
+
+    def spy(network):
+        return dataclasses.replace(network, builder=lambda **kw: built.append(network.name))
+
+    monkeypatch.setattr(applications, "ZOO_NETWORKS",
+                        tuple(spy(n) for n in applications.ZOO_NETWORKS))
+    with pytest.raises(ValueError, match="'conv2' is a Conv with weights") as info:
+        from_onnx_zoo(path)
+    assert repr(path) in str(info.value) and built == []
+    # the builder's own path reads and verifies before building too
+    monkeypatch.setattr(_common, "conv", lambda *a, **kw: built.append("conv"))
+    with pytest.raises(ValueError, match="'conv2' is a Conv with weights"):
+        AlexNet(variant="bvlc", weights=path)
+    assert built == []
+
+
+# Random corruptions: a ValueError naming the file, or a verified model.
+
+def _loads_or_names_the_file(path, model):
+    try:
+        _read_verified(path, model)
+    except ValueError as e:
+        assert repr(os.fspath(path)) in str(e), str(e)
+
+
+@pytest.fixture(scope="module")
+def tiny_keras():
+    return _tiny_builder()
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    return tmp_path_factory.mktemp("corrupt") / "tiny.onnx"
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True),
+                                st.integers(1, 255)), max_size=4),
+       keep=st.none() | st.floats(0, 1))
+def test_random_byte_corruptions(scratch, tiny_keras, flips, keep):
+    data = bytearray(_tiny_onnx().SerializeToString())
+    for where, xor in flips:
+        data[int(where * len(data))] ^= xor
+    if keep is not None:
+        data = data[:int(keep * len(data))]
+    scratch.write_bytes(bytes(data))
+    _loads_or_names_the_file(scratch, tiny_keras)
+
+
+def _delete_attribute(graph, draw):
+    nodes = [n for n in graph.node if n.attribute]
+    node = draw(st.sampled_from(nodes))
+    del node.attribute[draw(st.integers(0, len(node.attribute) - 1))]
+
+
+def _delete_input(graph, draw):
+    nodes = [n for n in graph.node if n.input]
+    node = draw(st.sampled_from(nodes))
+    del node.input[draw(st.integers(0, len(node.input) - 1))]
+
+
+def _delete_node(graph, draw):
+    del graph.node[draw(st.integers(0, len(graph.node) - 1))]
+
+
+def _delete_initializer(graph, draw):
+    del graph.initializer[draw(st.integers(0, len(graph.initializer) - 1))]
+
+
+def _retype_initializer(graph, draw):
+    tensor = graph.initializer[draw(st.integers(0, len(graph.initializer) - 1))]
+    tensor.data_type = draw(st.integers(0, 20))
+
+
+def _redim_initializer(graph, draw):
+    tensor = graph.initializer[draw(st.integers(0, len(graph.initializer) - 1))]
+    tensor.dims[draw(st.integers(0, len(tensor.dims) - 1))] = draw(
+        st.sampled_from([0, 1, 3, 36, -1, 2**31, 2**62]))
+
+
+def _retype_attribute(graph, draw):
+    nodes = [n for n in graph.node if n.attribute]
+    node = draw(st.sampled_from(nodes))
+    attribute = node.attribute[draw(st.integers(0, len(node.attribute) - 1))]
+    attribute.type = draw(st.integers(0, 14))
+
+
+EDITS = [_delete_attribute, _delete_input, _delete_node, _delete_initializer,
+         _retype_initializer, _redim_initializer, _retype_attribute]
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_graph_edits(scratch, tiny_keras, data):
+    model = _tiny_onnx()
+    for edit in data.draw(st.lists(st.sampled_from(EDITS), min_size=1, max_size=3)):
+        edit(model.graph, data.draw)
+    scratch.write_bytes(model.SerializeToString())
+    _loads_or_names_the_file(scratch, tiny_keras)

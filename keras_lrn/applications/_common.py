@@ -1,87 +1,85 @@
-"""Shared building blocks for `keras_lrn.applications` (private)."""
+"""Shared Keras building blocks of the `keras_lrn.applications` builders.
+
+A leaf: it needs only Keras, so that every builder module can import it;
+nothing here imports a builder or the zoo reader.
+"""
 
 import os
 
 import keras
 
-from keras_lrn.applications import zoo
-from keras_lrn.layer import LocalResponseNormalization
-
 NORMALIZATIONS = ("lrn", "none", "batchnorm")
 GROUP_IMPLEMENTATIONS = ("native", "towers")
+POOLINGS = (None, "avg", "max")
 
 
 def validate_builder(weights, dropout, normalization, group_implementation,
-                     pooling, include_top, classes, variant=None,
-                     variants=None, zoo_variant=None, network=None):
-    """Checks a builder's arguments; returns whether `weights` is a zoo
-    `.onnx` file (which only `zoo_variant` of the builder loads)."""
+                     pooling, classes, variant=None, variants=None):
+    """Checks a builder's arguments (`weights`: None or a local Keras file;
+    the package's `__init__` reads model zoo `.onnx` files)."""
     if variants is not None and variant not in variants:
         raise ValueError(
-            f"Unknown `variant`={variant!r}; expected one of {variants}."
+            f"`variant` must be one of {variants}. Received: "
+            f"variant={variant!r}"
         )
-    onnx_weights = zoo.is_onnx_path(weights)
-    if onnx_weights and variants is not None and variant != zoo_variant:
-        raise ValueError(
-            f"`weights`={weights!r} is an ONNX file: the model zoo's "
-            f"{network} loads with variant={zoo_variant!r}, not "
-            f"variant={variant!r}."
-        )
-    validate_common(None if onnx_weights else weights, normalization,
-                    group_implementation, pooling, include_top, classes)
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(
-            f"`dropout` must be in [0, 1), got dropout={dropout!r}.")
-    return onnx_weights
-
-
-def load_builder_weights(model, weights, classes, onnx_weights, zoo_network):
-    """Loads `weights` (a zoo `.onnx` file, a Keras file or None) into
-    `model`; returns it."""
-    if onnx_weights:
-        return zoo.load_zoo_weights(model, weights, zoo_network)
-    return load_weights(model, weights, classes)
-
-
-def validate_common(weights, normalization, group_implementation, pooling,
-                    include_top, classes):
     if normalization not in NORMALIZATIONS:
         raise ValueError(
-            f"Unknown `normalization`={normalization!r}; expected one of "
-            f"{NORMALIZATIONS}."
+            f"`normalization` must be one of {NORMALIZATIONS}. Received: "
+            f"normalization={normalization!r}"
         )
     if group_implementation not in GROUP_IMPLEMENTATIONS:
         raise ValueError(
-            f"Unknown `group_implementation`={group_implementation!r}; "
-            f"expected one of {GROUP_IMPLEMENTATIONS}."
+            f"`group_implementation` must be one of {GROUP_IMPLEMENTATIONS}. "
+            f"Received: group_implementation={group_implementation!r}"
         )
-    if pooling not in (None, "avg", "max"):
+    if pooling not in POOLINGS:
         raise ValueError(
-            f"Unknown `pooling`={pooling!r}; expected None, 'avg' or 'max'."
+            f"`pooling` must be one of {POOLINGS}. Received: "
+            f"pooling={pooling!r}"
         )
-    if not isinstance(classes, int) or classes < 1:
-        raise ValueError(f"`classes` must be a positive int, got {classes!r}.")
+    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+        raise ValueError(
+            f"`classes` must be a positive int. Received: classes={classes!r}")
+    if not 0.0 <= dropout < 1.0:
+        raise ValueError(
+            f"`dropout` must be in [0, 1). Received: dropout={dropout!r}")
+    _validate_keras_weights(weights)
+
+
+def _validate_keras_weights(weights):
     if weights is None:
         return
     if not isinstance(weights, (str, os.PathLike)):
         raise ValueError(
-            f"`weights` must be None or a path to a .keras/.weights.h5 file, "
-            f"got {weights!r}."
+            "`weights` must be None or the path to a local .keras, "
+            f".weights.h5 or model zoo .onnx file. Received: weights={weights!r}"
         )
     path = os.fspath(weights)
+    if path.lower().endswith(".onnx"):
+        raise ValueError(
+            "`weights` is an ONNX file, which this module's builder does not "
+            "read: build with the builder of `keras_lrn.applications` (e.g. "
+            "`keras_lrn.applications.AlexNet(variant='bvlc', weights=path)`) "
+            "or use `keras_lrn.applications.from_onnx_zoo(path)`. Received: "
+            f"weights={path!r}"
+        )
     if not (path.endswith(".keras") or path.endswith(".weights.h5")):
         raise ValueError(
-            f"`weights`={path!r} is not a path to a '.keras' or "
-            "'.weights.h5' file. No pretrained weights are downloaded by "
-            "keras_lrn.applications (weights='imagenet' is not available "
-            "offline); pass a local file."
+            "`weights` must be None or the path to a local '.keras', "
+            "'.weights.h5' or model zoo '.onnx' file. keras_lrn.applications "
+            "downloads nothing (weights='imagenet' is not available): save or "
+            "download the file yourself and pass its path. Received: "
+            f"weights={path!r}"
         )
-    if not os.path.exists(path):
-        raise ValueError(f"`weights` file not found: {path!r}.")
+    if not os.path.isfile(path):
+        raise ValueError(
+            "`weights` names no file: check the path (relative paths start "
+            f"at {os.getcwd()!r}). Received: weights={path!r}"
+        )
 
 
 def resolve_input(input_shape, input_tensor, default_size, min_size,
-                  include_top, weights, name):
+                  include_top, name):
     data_format = keras.config.image_data_format()
     if data_format == "channels_last":
         default_shape = (default_size, default_size, 3)
@@ -95,20 +93,21 @@ def resolve_input(input_shape, input_tensor, default_size, min_size,
     input_shape = tuple(input_shape)
     if len(input_shape) != 3:
         raise ValueError(
-            f"`input_shape` must have 3 dimensions (H, W, C) or (C, H, W), "
-            f"got input_shape={input_shape!r}."
+            "`input_shape` must have 3 dimensions, (H, W, C) or (C, H, W). "
+            f"Received: input_shape={input_shape!r}"
         )
     spatial = input_shape[:2] if data_format == "channels_last" else input_shape[1:]
     for s in spatial:
         if s is not None and s < min_size:
             raise ValueError(
-                f"`input_shape`={input_shape!r} is too small for {name}: "
-                f"height and width must be at least {min_size}."
+                f"`input_shape` is too small for {name}: height and width "
+                f"must be at least {min_size}. Received: "
+                f"input_shape={input_shape!r}"
             )
     if include_top and any(s is None for s in spatial):
         raise ValueError(
-            f"With include_top=True, {name} needs a fixed spatial size; got "
-            f"input_shape={input_shape!r}."
+            f"With include_top=True, {name} needs a fixed height and width. "
+            f"Received: input_shape={input_shape!r}"
         )
     if input_tensor is None:
         inputs = keras.Input(shape=input_shape)
@@ -147,22 +146,19 @@ def conv(x, filters, kernel_size, strides=1, padding="valid", groups=1,
     Both have the same parameters and compute the same function.
     """
 
-    def make(f, n):
-        return keras.layers.Conv2D(
-            f,
+    if groups == 1 or group_implementation == "native":
+        x = keras.layers.Conv2D(
+            filters,
             kernel_size,
             strides=strides,
             padding=padding,
-            groups=n,
+            groups=groups,
             data_format=data_format,
             kernel_initializer=keras.initializers.RandomNormal(0.0, std),
             bias_initializer=keras.initializers.Constant(bias),
             kernel_regularizer=kernel_regularizer,
-            name=name if n == groups else None,
-        )
-
-    if groups == 1 or group_implementation == "native":
-        x = make(filters, groups)(x)
+            name=name,
+        )(x)
     else:
         axis = channel_axis(data_format)
         cin = x.shape[axis]
@@ -181,11 +177,29 @@ def conv(x, filters, kernel_size, strides=1, padding="valid", groups=1,
                 kernel_initializer=keras.initializers.RandomNormal(0.0, std),
                 bias_initializer=keras.initializers.Constant(bias),
                 kernel_regularizer=kernel_regularizer,
-                name=f"{name}_tower{g}",
+                name=tower_name(name, g),
             )
             outs.append(layer(part))
         x = keras.layers.Concatenate(axis=axis, name=name)(outs)
     return keras.layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def tower_name(name, group):
+    """The name of the explicit tower `group` of the grouped conv `name`."""
+    return f"{name}_tower{group}"
+
+
+def weight_layers(model, name):
+    """The layers of `model` holding the weights `conv`/`dense` built as
+    `name`: `[layer]`, its towers (`group_implementation="towers"`), or
+    `[]` where the model has no such layer (a headless model's top)."""
+    layers = {layer.name: layer for layer in model.layers}
+    if name in layers and layers[name].weights:
+        return [layers[name]]
+    towers = []  # `name` is then their Concatenate, or absent
+    while tower_name(name, len(towers)) in layers:
+        towers.append(layers[tower_name(name, len(towers))])
+    return towers
 
 
 @keras.saving.register_keras_serializable(package="keras_lrn")
@@ -251,18 +265,17 @@ def global_pool(x, pooling, data_format):
 
 
 def load_weights(model, weights, classes):
+    """Loads the local Keras file `weights` (or nothing for None) into `model`."""
     if weights is None:
         return model
     try:
         model.load_weights(os.fspath(weights))
     except ValueError as e:
         raise ValueError(
-            f"Could not load `weights`={os.fspath(weights)!r} into "
-            f"{model.name} (classes={classes}): {e}. Check that `classes`, "
+            f"Could not load the weights file into {model.name} (classes="
+            f"{classes}): {e} Build the model with the `classes`, "
             "`include_top`, `input_shape`, `variant`, `normalization` and "
-            "`group_implementation` match the saved model."
+            "`group_implementation` the file was saved with. Received: "
+            f"weights={os.fspath(weights)!r}"
         ) from e
     return model
-
-
-__all__ = ["LocalResponseNormalization"]

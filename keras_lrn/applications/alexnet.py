@@ -7,6 +7,10 @@ from keras_lrn.layer import LocalResponseNormalization
 
 VARIANTS = ("original", "caffenet", "bvlc")
 
+# The ONNX model zoo's bvlc_alexnet graph: LRN size 5, alpha 1e-4 (divided
+# by size: 2e-5 per term), beta 0.75, bias 1.
+ZOO_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}
+
 # LRN settings per variant.  The published numbers disagree:
 #   * AlexNet paper (Sec. 3.3): k=2, n=5, alpha=1e-4 *per term*, beta=0.75.
 #   * Caffe bvlc_alexnet / bvlc_reference_caffenet: local_size=5,
@@ -22,10 +26,8 @@ _LRN_FACTORIES = {
         local_size=5, alpha=1e-4, beta=0.75, k=1.0,
         norm_region="ACROSS_CHANNELS", **kw
     ),
-    # The ONNX model zoo's bvlc_alexnet graph: LRN size 5, alpha 1e-4
-    # (divided by size), beta 0.75, bias 1.
     "bvlc": lambda **kw: LocalResponseNormalization.from_onnx(
-        size=5, alpha=1e-4, beta=0.75, bias=1.0, **kw
+        **ZOO_LRN, **kw
     ),
 }
 
@@ -111,8 +113,9 @@ def AlexNet(
         weights: `None` (random initialisation as in the paper), the path
             to a local `.keras` or `.weights.h5` file to load, or, with
             `variant="bvlc"`, the path to the ONNX model zoo's
-            `bvlcalexnet-{9..12}.onnx` (needs `onnx`). Nothing is
-            downloaded.
+            `bvlcalexnet-{9..12}.onnx` (needs `onnx`; read by
+            `keras_lrn.applications.AlexNet`, which wraps this module's
+            builder with its `ZOO` mapping). Nothing is downloaded.
         input_tensor: optional Keras tensor to use as image input.
         input_shape: optional shape tuple; defaults to `(227, 227, 3)`
             (`(3, 227, 227)` for `channels_first`), `(224, 224, 3)` for
@@ -161,10 +164,9 @@ def AlexNet(
     Returns:
         A `keras.Model`.
     """
-    onnx_weights = _common.validate_builder(
+    _common.validate_builder(
         weights, dropout, normalization, group_implementation, pooling,
-        include_top, classes, variant=variant, variants=VARIANTS,
-        zoo_variant="bvlc", network="bvlc_alexnet",
+        classes, variant=variant, variants=VARIANTS,
     )
     if name is None:
         name = {"original": "alexnet", "caffenet": "caffenet",
@@ -173,7 +175,7 @@ def AlexNet(
     inputs, img_input, data_format = _common.resolve_input(
         input_shape, input_tensor,
         ZOO_SIZE if variant == "bvlc" else DEFAULT_SIZE, MIN_SIZE,
-        include_top, weights, "AlexNet",
+        include_top, "AlexNet",
     )
     lrn_factory = _LRN_FACTORIES[variant]
     norm_first = variant != "caffenet"
@@ -219,5 +221,36 @@ def AlexNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
-    return _common.load_builder_weights(model, weights, classes, onnx_weights,
-                                        "bvlc_alexnet")
+    return _common.load_weights(model, weights, classes)
+
+
+# The ONNX model zoo's bvlc_alexnet (`bvlcalexnet-{9..12}.onnx`), the graph
+# `variant="bvlc"` is built from, as plain data: its weighted layers in graph
+# order with the file's weight shapes (ONNX layout), its pools and LRN nodes.
+# `keras_lrn.applications` pairs it with `AlexNet` (`zoo.with_zoo_weights`).
+ZOO = {
+    "name": "bvlc_alexnet",
+    "arguments": {"variant": "bvlc"},
+    "layers": (
+        {"name": "conv1", "op": "Conv", "weights": (96, 3, 11, 11), "strides": 4},
+        {"name": "conv2", "op": "Conv", "weights": (256, 48, 5, 5), "pads": 2,
+         "group": 2},
+        {"name": "conv3", "op": "Conv", "weights": (384, 256, 3, 3), "pads": 1},
+        {"name": "conv4", "op": "Conv", "weights": (384, 192, 3, 3), "pads": 1,
+         "group": 2},
+        {"name": "conv5", "op": "Conv", "weights": (256, 192, 3, 3), "pads": 1,
+         "group": 2},
+        {"name": "fc6", "op": "Gemm", "weights": (4096, 256 * 6 * 6),
+         "flattened_from": (256, 6, 6)},
+        {"name": "fc7", "op": "Gemm", "weights": (4096, 4096)},
+        {"name": "fc8", "op": "Gemm", "weights": (1000, 4096)},
+    ),
+    "pools": (
+        {"op": "MaxPool", "kernel": 3, "strides": 2},
+        {"op": "MaxPool", "kernel": 3, "strides": 2},
+        # pads bottom and right: 13x13 -> 6x6 (`pool5_pad`)
+        {"op": "MaxPool", "kernel": 3, "strides": 2, "pads": (0, 0, 1, 1)},
+    ),
+    "lrn": ZOO_LRN,
+    "lrn_count": 2,
+}

@@ -23,11 +23,13 @@ INCEPTION_MODULES = (
 )
 
 
+# The ONNX model zoo's inception_v1 graph: LRN size 5, alpha 1e-4 (divided
+# by size: 2e-5 per term), beta 0.75, bias 1.
+ZOO_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}
+
+
 def _zoo_lrn(**kw):
-    # The ONNX model zoo's inception_v1 graph: LRN size 5, alpha 1e-4
-    # (divided by size), beta 0.75, bias 1.
-    return LocalResponseNormalization.from_onnx(size=5, alpha=1e-4, beta=0.75,
-                                                bias=1.0, **kw)
+    return LocalResponseNormalization.from_onnx(**ZOO_LRN, **kw)
 
 
 def GoogLeNet(
@@ -75,7 +77,9 @@ def GoogLeNet(
             classifier.
         weights: `None`, the path to a local `.keras`/`.weights.h5` file, or
             the path to the ONNX model zoo's `googlenet-{9..12}.onnx`
-            (needs `onnx`). Nothing is downloaded.
+            (needs `onnx`; read by `keras_lrn.applications.GoogLeNet`,
+            which wraps this module's builder with its `ZOO` mapping).
+            Nothing is downloaded.
         input_tensor: optional Keras tensor to use as image input.
         input_shape: optional shape tuple, default `(224, 224, 3)`; height
             and width must be at least 61.
@@ -109,12 +113,12 @@ def GoogLeNet(
     Returns:
         A `keras.Model`.
     """
-    onnx_weights = _common.validate_builder(
-        weights, dropout, normalization, "native", pooling, include_top,
+    _common.validate_builder(
+        weights, dropout, normalization, "native", pooling,
         classes)
     inputs, img_input, data_format = _common.resolve_input(
         input_shape, input_tensor, DEFAULT_SIZE, MIN_SIZE, include_top,
-        weights, "GoogLeNet",
+        "GoogLeNet",
     )
     axis = _common.channel_axis(data_format)
 
@@ -165,5 +169,60 @@ def GoogLeNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
-    return _common.load_builder_weights(model, weights, classes, onnx_weights,
-                                        "googlenet")
+    return _common.load_weights(model, weights, classes)
+
+
+def _conv(name, filters, channels, kernel, **attributes):
+    """A `Conv` node of the zoo graph (the file's weight shape)."""
+    return {"name": name, "op": "Conv",
+            "weights": (filters, channels, kernel, kernel), **attributes}
+
+
+def _zoo_layers():
+    """The graph's convolutions and classifier, in graph order."""
+    layers = [_conv("conv1_7x7_s2", 64, 3, 7, strides=2, pads=3),
+              _conv("conv2_3x3_reduce", 64, 64, 1),
+              _conv("conv2_3x3", 192, 64, 3, pads=1)]
+    channels = 192
+    for block, (f1, f3r, f3, f5r, f5, fp) in INCEPTION_MODULES:
+        prefix = f"inception_{block}_"
+        layers += [_conv(prefix + "1x1", f1, channels, 1),
+                   _conv(prefix + "3x3_reduce", f3r, channels, 1),
+                   _conv(prefix + "3x3", f3, f3r, 3, pads=1),
+                   _conv(prefix + "5x5_reduce", f5r, channels, 1),
+                   _conv(prefix + "5x5", f5, f5r, 5, pads=2),
+                   _conv(prefix + "pool_proj", fp, channels, 1)]
+        channels = f1 + f3 + f5 + fp
+    classifier = {"name": "loss3_classifier", "op": "Gemm",
+                  "weights": (1000, channels)}
+    return tuple(layers) + (classifier,)
+
+
+def _zoo_pools():
+    stride_two = {"op": "MaxPool", "kernel": 3, "strides": 2}
+    branch = {"op": "MaxPool", "kernel": 3, "strides": 1, "pads": (1, 1, 1, 1)}
+    return (
+        (stride_two, stride_two)          # stem: pool1, pool2
+        + (branch,) * 2 + (stride_two,)   # 3a, 3b, pool3
+        + (branch,) * 5 + (stride_two,)   # 4a-4e, pool4
+        + (branch,) * 2                   # 5a, 5b
+        # The 7x7 average pool of the 6x6 map, padded on the bottom and
+        # right, excluding the padding: a global average.
+        + ({"op": "AveragePool", "kernel": 7, "strides": 1,
+            "pads": (0, 0, 1, 1)},)
+    )
+
+
+# The ONNX model zoo's inception_v1 (`googlenet-{9..12}.onnx`,
+# `inception-v1-{9..12}.onnx`), the graph `GoogLeNet()` is built from, as
+# plain data: its weighted layers in graph order with the file's weight
+# shapes (ONNX layout), its pools and LRN nodes. `keras_lrn.applications`
+# pairs it with `GoogLeNet` (`zoo.with_zoo_weights`).
+ZOO = {
+    "name": "googlenet",
+    "arguments": {},
+    "layers": _zoo_layers(),
+    "pools": _zoo_pools(),
+    "lrn": ZOO_LRN,
+    "lrn_count": 2,
+}

@@ -51,8 +51,8 @@ def preprocess_input(x, data_format=None):
         data_format = keras.config.image_data_format()
     if data_format not in ("channels_last", "channels_first"):
         raise ValueError(
-            "`data_format` must be 'channels_last' or 'channels_first', got "
-            f"data_format={data_format!r}."
+            "`data_format` must be 'channels_last' or 'channels_first'. "
+            f"Received: data_format={data_format!r}"
         )
     if not hasattr(x, "shape"):
         x = np.asarray(x)
@@ -60,7 +60,7 @@ def preprocess_input(x, data_format=None):
     if len(x.shape) not in (3, 4) or x.shape[axis] != 3:
         raise ValueError(
             "preprocess_input expects RGB images of rank 3 or 4 with 3 "
-            f"channels ({data_format}), got an input of shape {tuple(x.shape)}."
+            f"channels ({data_format}). Received: x.shape={tuple(x.shape)}"
         )
     mean = np.array(MEAN_BGR, dtype="float32")
     if data_format == "channels_first":
@@ -99,11 +99,11 @@ def decode_predictions(preds, top=5):
     preds = np.asarray(keras.ops.convert_to_numpy(preds))
     if preds.ndim != 2 or preds.shape[1] != 1000:
         raise ValueError(
-            "decode_predictions expects predictions of shape (batch, 1000), "
-            f"got preds of shape {preds.shape}."
+            "decode_predictions expects predictions of shape (batch, 1000). "
+            f"Received: preds.shape={preds.shape}"
         )
     if not isinstance(top, int) or top < 1:
-        raise ValueError(f"`top` must be a positive int, got top={top!r}.")
+        raise ValueError(f"`top` must be a positive int. Received: top={top!r}")
     labels = imagenet_wnids()
     results = []
     for row in preds:
@@ -124,5 +124,8 @@ def imagenet_wnids():
     with open(path) as f:
         labels = f.read().split()
     if len(labels) != 1000:
-        raise ValueError(f"{path} holds {len(labels)} labels, expected 1000.")
+        raise ValueError(
+            f"The ImageNet label file holds {len(labels)} labels, expected "
+            "1000: reinstall tensorflow-datasets (pip install --force-reinstall "
+            f"tensorflow-datasets). Received: path={path!r}")
     return labels

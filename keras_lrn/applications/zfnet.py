@@ -17,11 +17,13 @@ def _paper_lrn(**kw):
                                       mode="across_channels", **kw)
 
 
+# The ONNX model zoo's zfnet512 graph: LRN size 5, alpha 5e-4 (divided by
+# size: 1e-4 per term), beta 0.75, bias 2.
+ZOO_LRN = {"size": 5, "alpha": 5e-4, "beta": 0.75, "bias": 2.0}
+
+
 def _zfnet512_lrn(**kw):
-    # The ONNX model zoo's zfnet512 graph: LRN size 5, alpha 5e-4 (divided
-    # by size: 1e-4 per term), beta 0.75, bias 2.
-    return LocalResponseNormalization.from_onnx(size=5, alpha=5e-4, beta=0.75,
-                                                bias=2.0, **kw)
+    return LocalResponseNormalization.from_onnx(**ZOO_LRN, **kw)
 
 
 def ZFNet(
@@ -78,7 +80,9 @@ def ZFNet(
         include_top: whether to include fc6-fc8.
         weights: `None`, the path to a local `.keras`/`.weights.h5` file,
             or, with `variant="zfnet512"`, the path to the ONNX model zoo's
-            `zfnet512-{9..12}.onnx` (needs `onnx`).
+            `zfnet512-{9..12}.onnx` (needs `onnx`; read by
+            `keras_lrn.applications.ZFNet`, which wraps this module's
+            builder with its `ZOO` mapping).
         input_tensor: optional Keras tensor to use as image input.
         input_shape: optional shape tuple, default `(224, 224, 3)`; height
             and width must be at least 53 (59 for `variant="zfnet512"`).
@@ -111,14 +115,13 @@ def ZFNet(
     Returns:
         A `keras.Model`.
     """
-    onnx_weights = _common.validate_builder(
-        weights, dropout, normalization, "native", pooling, include_top,
+    _common.validate_builder(
+        weights, dropout, normalization, "native", pooling,
         classes, variant=variant, variants=VARIANTS,
-        zoo_variant="zfnet512", network="ZFNet-512",
     )
     inputs, img_input, data_format = _common.resolve_input(
         input_shape, input_tensor, DEFAULT_SIZE, MIN_SIZE[variant],
-        include_top, weights, "ZFNet",
+        include_top, "ZFNet",
     )
     if name is None:
         name = "zfnet" if variant == "paper" else "zfnet512"
@@ -167,5 +170,33 @@ def ZFNet(
         x = _common.global_pool(x, pooling, data_format)
 
     model = keras.Model(inputs, x, name=name)
-    return _common.load_builder_weights(model, weights, classes, onnx_weights,
-                                        "zfnet512")
+    return _common.load_weights(model, weights, classes)
+
+
+# The ONNX model zoo's ZFNet-512 (`zfnet512-{9..12}.onnx`), the graph
+# `variant="zfnet512"` is built from, as plain data: its weighted layers in
+# graph order with the file's weight shapes (ONNX layout), its pools and LRN
+# nodes. `keras_lrn.applications` pairs it with `ZFNet`
+# (`zoo.with_zoo_weights`).
+ZOO = {
+    "name": "zfnet512",
+    "arguments": {"variant": "zfnet512"},
+    "layers": (
+        {"name": "conv1", "op": "Conv", "weights": (96, 3, 7, 7), "strides": 2},
+        {"name": "conv2", "op": "Conv", "weights": (256, 96, 5, 5), "strides": 2},
+        {"name": "conv3", "op": "Conv", "weights": (512, 256, 3, 3), "pads": 1},
+        {"name": "conv4", "op": "Conv", "weights": (512, 512, 3, 3), "pads": 1},
+        {"name": "conv5", "op": "Conv", "weights": (512, 512, 3, 3), "pads": 1},
+        {"name": "fc6", "op": "Gemm", "weights": (4096, 512 * 6 * 6),
+         "flattened_from": (512, 6, 6)},
+        {"name": "fc7", "op": "Gemm", "weights": (1024, 4096)},
+        {"name": "fc8", "op": "Gemm", "weights": (1000, 1024)},
+    ),
+    "pools": (
+        {"op": "MaxPool", "kernel": 3, "strides": 2},
+        {"op": "MaxPool", "kernel": 3, "strides": 2},
+        {"op": "MaxPool", "kernel": 2, "strides": 2},
+    ),
+    "lrn": ZOO_LRN,
+    "lrn_count": 2,
+}

@@ -1,152 +1,220 @@
-"""Load the ONNX model zoo's trained LRN networks into Keras.
+"""Reading the ONNX model zoo's trained LRN networks into Keras models.
 
-The ONNX model zoo (https://github.com/onnx/models) publishes three
-ImageNet networks with Local Response Normalization, converted from Caffe
-and Caffe2: `bvlc_alexnet` (files `bvlcalexnet-<opset>.onnx`), `zfnet512`
-(`zfnet512-<opset>.onnx`) and `inception_v1`, i.e. GoogLeNet
-(`googlenet-<opset>.onnx` / `inception-v1-<opset>.onnx`). `from_onnx_zoo`
-reads such a file (the user downloads it; nothing is downloaded here),
-recognizes the network from the shapes of its weights, checks the details
-the conversion depends on (opset, LRN attributes, convolution strides,
-padding and groups, pooling windows), builds the matching channels_last
-Keras architecture (`AlexNet(variant="bvlc")`, `ZFNet(variant="zfnet512")`,
-`GoogLeNet()`) and loads the file's weights into it.
+The ONNX model zoo (https://github.com/onnx/models) publishes ImageNet
+networks with Local Response Normalization converted from Caffe and Caffe2.
+This module reads such a file (the user downloads it; nothing is downloaded
+here) and knows no network: each builder module declares its network's zoo
+graph as plain data, a mapping `ZOO` beside its architecture (its weighted
+layers in graph order with their weight shapes and convolution attributes,
+its pools and LRN attributes; see `ZooNetwork.from_mapping`), and the package's `__init__`
+pairs each builder with its mapping through `with_zoo_weights` and lists
+them in one table, `ZOO_NETWORKS`. Nothing here imports a builder.
 
-`onnx` is an optional dependency (`pip install "keras-lrn[onnx]"`),
-imported only when a file is read.
+Files are untrusted input. `read` parses the file without loading external
+data, reads external data itself only from regular files inside the model's
+folder (after resolving links), checks every tensor's dtype, declared dims
+and byte count, and raises `ValueError` naming the file and the problem for
+anything malformed. `verify` checks the file against a `ZooNetwork` (every
+weight shape, convolution, pool and LRN) before any Keras model is built;
+`assign` then loads the weights into the builder's model.
+
+`onnx` is an optional dependency (`pip install "keras-lrn[onnx]"`), imported
+only when a file is read.
 """
 
+import dataclasses
+import functools
+import inspect
+import math
 import os
+import stat
 
-import keras
 import numpy as np
 
-from keras_lrn.layer import LocalResponseNormalization
+from keras_lrn.applications import _common
 
 OPSETS = range(9, 13)
+
+# The largest tensor a file may declare: the zoo's largest weight (AlexNet's
+# fc6, 9216 x 4096) is 37.7M elements; a declared size above this is refused
+# before anything is allocated.
+MAX_ELEMENTS = 2**28
 
 _QUANTIZED_OPS = {
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
     "QLinearConv", "QLinearMatMul", "ConvInteger", "MatMulInteger",
     "QLinearAdd", "QLinearMul", "QLinearGlobalAveragePool",
 }
+_FLOAT32, _INT64 = 1, 7              # onnx.TensorProto.FLOAT, .INT64
+_INT8_TYPES = {2, 3}                 # UINT8, INT8
+_DTYPES = {_FLOAT32: np.dtype("<f4"), _INT64: np.dtype("<i8")}
+_DTYPE_NAMES = {_FLOAT32: "float32", _INT64: "int64"}
 
-
-def _maxpool(kernel, stride, pads=(0, 0, 0, 0)):
-    return ("MaxPool", (kernel, kernel), (stride, stride), tuple(pads), 0, 0)
-
-
-def _googlenet_pools():
-    stride_two = _maxpool(3, 2)
-    branch = _maxpool(3, 1, (1, 1, 1, 1))
-    return (
-        [stride_two, stride_two]          # stem: pool1, pool2
-        + [branch] * 2 + [stride_two]     # 3a, 3b, pool3
-        + [branch] * 5 + [stride_two]     # 4a-4e, pool4
-        + [branch] * 2                    # 5a, 5b
-        # The 7x7 average pool of the 6x6 map, padded on the bottom and
-        # right, excluding the padding: a global average.
-        + [("AveragePool", (7, 7), (1, 1), (0, 0, 1, 1), 0, 0)]
-    )
-
-
-def _googlenet_layers():
-    names = ["conv1_7x7_s2", "conv2_3x3_reduce", "conv2_3x3"]
-    for block in ("3a", "3b", "4a", "4b", "4c", "4d", "4e", "5a", "5b"):
-        names += [f"inception_{block}_{branch}" for branch in
-                  ("1x1", "3x3_reduce", "3x3", "5x5_reduce", "5x5", "pool_proj")]
-    return names + ["loss3_classifier"]
-
-
-_CAFFE_LAYERS = ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]
-
-# What each recognized network's graph holds: how it is recognized (numbers
-# of Conv and Gemm nodes, first convolution's weight shape), its weighted
-# layers in graph order (mapped to the Keras layers of these names, whose
-# weight shapes must match) and its pooling nodes.
-NETWORKS = {
-    "bvlc_alexnet": {
-        "fingerprint": (5, 3, (96, 3, 11, 11)),
-        "layers": _CAFFE_LAYERS,
-        # The last pool pads bottom and right to give 6x6 from 224x224.
-        "pools": [_maxpool(3, 2), _maxpool(3, 2), _maxpool(3, 2, (0, 0, 1, 1))],
-    },
-    "zfnet512": {
-        "fingerprint": (5, 3, (96, 3, 7, 7)),
-        "layers": _CAFFE_LAYERS,
-        "pools": [_maxpool(3, 2), _maxpool(3, 2), _maxpool(2, 2)],
-    },
-    "googlenet": {
-        "fingerprint": (57, 1, (64, 3, 7, 7)),
-        "layers": _googlenet_layers(),
-        "pools": _googlenet_pools(),
-    },
+# attribute kinds (onnx.AttributeProto.AttributeType): FLOAT, INT, STRING,
+# TENSOR, INTS
+_FLOAT, _INT, _STRING, _TENSOR, _INTS = 1, 2, 3, 4, 7
+_KIND_NAMES = {_FLOAT: "a float", _INT: "an int", _STRING: "a string",
+               _TENSOR: "a tensor", _INTS: "ints"}
+# The attributes this reader understands, with their kinds; any other
+# attribute of these ops makes the graph unsupported.
+_ATTRIBUTES = {
+    "Conv": {"strides": _INTS, "pads": _INTS, "group": _INT,
+             "dilations": _INTS, "kernel_shape": _INTS, "auto_pad": _STRING},
+    "Gemm": {"alpha": _FLOAT, "beta": _FLOAT, "transA": _INT, "transB": _INT},
+    "LRN": {"size": _INT, "alpha": _FLOAT, "beta": _FLOAT, "bias": _FLOAT},
+    "MaxPool": {"kernel_shape": _INTS, "strides": _INTS, "pads": _INTS,
+                "ceil_mode": _INT, "storage_order": _INT, "dilations": _INTS,
+                "auto_pad": _STRING},
+    "AveragePool": {"kernel_shape": _INTS, "strides": _INTS, "pads": _INTS,
+                    "ceil_mode": _INT, "count_include_pad": _INT,
+                    "auto_pad": _STRING},
+    "Constant": {"value": _TENSOR},
 }
+_CONV_DEFAULTS = {"strides": (1, 1), "pads": (0, 0, 0, 0), "group": 1,
+                  "dilations": (1, 1)}
+_GEMM_DEFAULTS = {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0}
+_LRN_DEFAULTS = {"alpha": 1e-4, "beta": 0.75, "bias": 1.0}
 
 
-def from_onnx_zoo(path, classifier_activation="softmax", name=None):
-    """Builds a Keras model from an ONNX model zoo file with its weights.
+# --------------------------------------------------------------------------
+# A network's zoo graph, from the plain mapping its builder module declares
+# --------------------------------------------------------------------------
 
-    Recognizes which of the zoo's LRN networks the file holds and returns
-    the matching Keras architecture with the file's weights:
+@dataclasses.dataclass(frozen=True)
+class ZooLayer:
+    """A weighted node of a zoo graph and the Keras layer it maps to.
 
-    | zoo file | Keras model |
-    |---|---|
-    | `bvlcalexnet-{9..12}.onnx` (bvlc_alexnet) | `AlexNet(variant="bvlc")` |
-    | `zfnet512-{9..12}.onnx` | `ZFNet(variant="zfnet512")` |
-    | `googlenet-{9..12}.onnx` (inception_v1) | `GoogLeNet()` |
-
-    The Keras model is channels_last (`(batch, 224, 224, 3)` inputs where
-    the file takes `(batch, 3, 224, 224)`), uses `LocalResponseNormalization`
-    built with `from_onnx` from the file's LRN attributes, keeps the file's
-    grouped convolutions (`Conv2D(groups=2)`), and gives the file's outputs
-    on the same (transposed) input. Inputs follow the Caffe convention of
-    these models: BGR, 0-255, mean subtracted (`preprocess_input`).
-
-    Nothing is downloaded: `path` is a file from the ONNX model zoo
-    (https://github.com/onnx/models, `validated/vision/classification/`).
-    Float32 files of opsets 9 to 12 are supported.
-
-    Args:
-        path: path to the `.onnx` file.
-        classifier_activation: activation of the output layer: `"softmax"`
-            (the file's output, the default) or `None` (logits).
-        name: model name; defaults to the builder's.
-
-    Returns:
-        A `keras.Model` holding the file's weights.
-
-    Raises:
-        ImportError: if `onnx` is not installed.
-        ValueError: if the file is missing, is not one of the three
-            networks, is quantized (int8) or has an unsupported opset.
-
-    Example:
-
-    ```python
-    from keras_lrn.applications import from_onnx_zoo, preprocess_input
-    model = from_onnx_zoo("bvlcalexnet-12.onnx")
-    probs = model.predict(preprocess_input(images_rgb_224))
-    ```
+    Attributes:
+        name: the Keras layer (built by `_common.conv` / `_common.dense`).
+        op: `"Conv"` or `"Gemm"`.
+        shapes: the file's weight and bias shapes (ONNX layout).
+        attributes: the node's attributes, defaults included.
+        flattened_from: for the first `Gemm` after a flatten, the `(C, H,
+            W)` feature map the file flattens channel-major.
     """
-    graph = _read(path)
-    network = _identify(graph, path)
-    # Imported here: the builders import this module to load `.onnx` weights.
-    from keras_lrn.applications.alexnet import AlexNet
-    from keras_lrn.applications.googlenet import GoogLeNet
-    from keras_lrn.applications.zfnet import ZFNet
 
-    builders = {
-        "bvlc_alexnet": lambda **kw: AlexNet(variant="bvlc", **kw),
-        "zfnet512": lambda **kw: ZFNet(variant="zfnet512", **kw),
-        "googlenet": GoogLeNet,
-    }
-    kwargs = {"classifier_activation": classifier_activation}
-    if name is not None:
-        kwargs["name"] = name
-    model = builders[network](**kwargs)
-    _assign(model, graph, network, path)
-    return model
+    name: str
+    op: str
+    shapes: tuple
+    attributes: tuple
+    flattened_from: tuple = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooNetwork:
+    """A zoo network's graph, paired with the builder of its architecture.
+
+    Attributes:
+        name: the network's name in messages, e.g. `"bvlc_alexnet"`.
+        builder: makes the matching Keras model: the package's builder with
+            `arguments` bound; takes the builders' other keyword arguments
+            (`classifier_activation`, `name`, `weights`, ...).
+        arguments: the builder arguments that select the zoo's
+            architecture, e.g. `{"variant": "bvlc"}`.
+        layers: the `ZooLayer`s in graph order.
+        pools: the pooling nodes in graph order, as `read` reports them
+            (op, kernel, strides, pads, ceil_mode, count_include_pad).
+        lrn: the LRN nodes' ONNX attributes (`size`, `alpha`, `beta`,
+            `bias`), the same for each.
+        lrn_count: how many LRN nodes the graph has.
+    """
+
+    name: str
+    builder: object
+    arguments: dict
+    layers: tuple
+    pools: tuple
+    lrn: dict
+    lrn_count: int
+
+    @property
+    def fingerprint(self):
+        """How a file is recognized: numbers of Conv and Gemm nodes and the
+        first convolution's weight shape."""
+        ops = [layer.op for layer in self.layers]
+        first = next(layer.shapes[0] for layer in self.layers
+                     if layer.op == "Conv")
+        return ops.count("Conv"), ops.count("Gemm"), first
+
+    @classmethod
+    def from_mapping(cls, builder, mapping):
+        """The `ZooNetwork` of the plain `mapping` a builder module declares.
+
+        `mapping` is a dict:
+
+        - `"name"`: the network's name in messages;
+        - `"arguments"`: the builder arguments that select the zoo's
+          architecture (`{"variant": "bvlc"}`; `{}` if there is one);
+        - `"layers"`: the graph's `Conv` and `Gemm` nodes in graph order,
+          each a dict with `"name"` (the Keras layer), `"op"`, `"weights"`
+          (the file's weight shape: `(filters, channels // group, kh, kw)`
+          or `(units, inputs)`) and, for a `Conv`, optional square
+          `"strides"` (1), equal `"pads"` on every side (0) and `"group"`
+          (1); for the `Gemm` after a flatten, `"flattened_from"`, the
+          `(C, H, W)` map it flattens channel-major;
+        - `"pools"`: the `MaxPool` / `AveragePool` nodes in graph order,
+          each a dict with `"op"`, square `"kernel"` and `"strides"`, and
+          optional `"pads"` `(top, left, bottom, right)` (zeros);
+        - `"lrn"`: the LRN nodes' ONNX attributes (`size`, `alpha`,
+          `beta`, `bias`), and `"lrn_count"`, their number.
+
+        `builder` is called as `builder(**mapping["arguments"], **kwargs)`.
+        """
+        _check_keys(mapping, _MAPPING_KEYS, _MAPPING_KEYS, "mapping")
+        layers = tuple(_layer(entry) for entry in mapping["layers"])
+        pools = tuple(_pool(entry) for entry in mapping["pools"])
+        arguments = dict(mapping["arguments"])
+        return cls(
+            name=mapping["name"],
+            builder=functools.partial(builder, **arguments),
+            arguments=arguments,
+            layers=layers,
+            pools=pools,
+            lrn=dict(mapping["lrn"]),
+            lrn_count=mapping["lrn_count"],
+        )
+
+
+_MAPPING_KEYS = {"name", "arguments", "layers", "pools", "lrn", "lrn_count"}
+_LAYER_KEYS = {"Conv": {"name", "op", "weights", "strides", "pads", "group"},
+               "Gemm": {"name", "op", "weights", "flattened_from"}}
+_POOL_KEYS = {"op", "kernel", "strides", "pads"}
+
+
+def _check_keys(entry, required, allowed, what):
+    if not isinstance(entry, dict) or not (required <= set(entry) <= allowed):
+        raise ValueError(
+            f"A zoo {what} must be a dict with the keys {sorted(required)} "
+            f"and optionally {sorted(allowed - required)}. Received: "
+            f"{what}={entry!r}")
+
+
+def _layer(entry):
+    op = entry.get("op") if isinstance(entry, dict) else None
+    if op not in _LAYER_KEYS:
+        raise ValueError(
+            "A zoo layer's op must be 'Conv' or 'Gemm'. Received: "
+            f"layer={entry!r}")
+    _check_keys(entry, {"name", "op", "weights"}, _LAYER_KEYS[op], "layer")
+    weights = tuple(entry["weights"])
+    if op == "Conv":
+        strides, pads = entry.get("strides", 1), entry.get("pads", 0)
+        attributes = dict(_CONV_DEFAULTS, strides=(strides, strides),
+                          pads=(pads,) * 4, group=entry.get("group", 1))
+        return ZooLayer(entry["name"], op, (weights, weights[:1]),
+                        tuple(sorted(attributes.items())))
+    attributes = dict(_GEMM_DEFAULTS, transB=1)  # x @ W.T + b
+    flattened_from = entry.get("flattened_from")
+    return ZooLayer(entry["name"], op, (weights, weights[:1]),
+                    tuple(sorted(attributes.items())),
+                    None if flattened_from is None else tuple(flattened_from))
+
+
+def _pool(entry):
+    _check_keys(entry, {"op", "kernel", "strides"}, _POOL_KEYS, "pool")
+    kernel, strides = entry["kernel"], entry["strides"]
+    return (entry["op"], (kernel, kernel), (strides, strides),
+            tuple(entry.get("pads", (0, 0, 0, 0))), 0, 0)
 
 
 def is_onnx_path(weights):
@@ -155,242 +223,493 @@ def is_onnx_path(weights):
             and os.fspath(weights).lower().endswith(".onnx"))
 
 
-def load_zoo_weights(model, path, network):
-    """Loads the zoo file `path`, which must hold `network`, into `model`.
+def with_zoo_weights(builder, mapping):
+    """`builder`, also loading the ONNX model zoo's file of `mapping`.
 
-    `model` is the builder's Keras model for `network`; headless models
-    (`include_top=False`) take the convolutional weights only.
+    Returns a function with `builder`'s name, signature and docstring
+    (`functools.wraps`). Given a `weights` path ending in `.onnx`, it
+    checks that the arguments select the zoo's architecture
+    (`mapping["arguments"]`), reads the file and verifies it against the
+    mapping (fingerprint, every weight shape, convolution, pool and LRN)
+    before anything is built, then builds with `builder(...,
+    weights=None)` (which validates the other arguments, once) and loads
+    the file's weights into the model. Any other `weights` goes to
+    `builder` as given.
+
+    The returned function's `zoo_network` is its `ZooNetwork` (see
+    `ZooNetwork.from_mapping`), whose `builder` is the returned function
+    with the mapping's arguments bound.
     """
-    graph = _read(path)
-    found = _identify(graph, path)
-    if found != network:
-        raise ValueError(
-            f"`weights`={os.fspath(path)!r} holds the model zoo's {found}, "
-            f"not {network}. Use `keras_lrn.applications.from_onnx_zoo(path)`, "
-            "which picks the matching architecture."
-        )
-    _assign(model, graph, network, path)
-    return model
+    signature = inspect.signature(builder)
+
+    @functools.wraps(builder)
+    def build_with_zoo_weights(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        weights = bound.arguments.get("weights")
+        if not is_onnx_path(weights):
+            return builder(*args, **kwargs)
+        bound.apply_defaults()
+        _check_arguments(zoo_network, bound.arguments, os.fspath(weights))
+        graph = read(weights)
+        verify(graph, zoo_network)
+        bound.arguments["weights"] = None
+        return assign(builder(*bound.args, **bound.kwargs), graph,
+                      zoo_network)
+
+    zoo_network = ZooNetwork.from_mapping(build_with_zoo_weights, mapping)
+    build_with_zoo_weights.zoo_network = zoo_network
+    return build_with_zoo_weights
+
+
+def _check_arguments(zoo_network, arguments, path):
+    """The builder's arguments select the architecture the file holds."""
+    wanted = zoo_network.arguments
+    if all(arguments.get(k) == v for k, v in wanted.items()):
+        return
+    selection = ", ".join(f"{k}={v!r}" for k, v in wanted.items())
+    received = ", ".join(f"{k}={arguments.get(k)!r}" for k in wanted)
+    raise ValueError(
+        f"`weights` is an ONNX file: the model zoo's {zoo_network.name} "
+        f"loads with {selection}; pass {selection} or use "
+        "`keras_lrn.applications.from_onnx_zoo(path)`. Received: "
+        f"weights={path!r}, {received}")
+
+
+@dataclasses.dataclass
+class ZooGraph:
+    """What `read` found in a file: its weighted nodes (op, attributes,
+    float32 arrays), its LRN nodes' and its pools' attributes."""
+
+    path: str
+    weighted: list
+    lrns: list
+    pools: list
+
+    @property
+    def fingerprint(self):
+        ops = [op for op, _, _ in self.weighted]
+        first = next((arrays[0].shape for op, _, arrays in self.weighted
+                      if op == "Conv" and arrays), ())
+        return ops.count("Conv"), ops.count("Gemm"), tuple(first)
+
+
+_REFETCH = ("Load the model zoo's original float32 file (download it again "
+            "if this one was damaged or edited).")
+
+
+def _error(path, problem, fix=_REFETCH):
+    """A `ValueError` naming the file, the problem and what to do."""
+    return ValueError(f"{problem} {fix} Received: path={path!r}".replace(
+        "  ", " "))
 
 
 # --------------------------------------------------------------------------
-# Reading the graph
+# Reading a file
 # --------------------------------------------------------------------------
 
-def _read(path):
-    """Parses the file into the weighted nodes, LRNs and pools it holds."""
+def read(path):
+    """Parses the ONNX file `path` into a `ZooGraph`; every malformed file
+    raises `ValueError` naming it and the problem."""
     try:
-        import onnx
-        from onnx import numpy_helper
+        import onnx  # the optional dependency, needed only to read a file
     except ImportError as e:
         raise ImportError(
             "Reading ONNX model zoo files needs the `onnx` package: "
             'pip install "keras-lrn[onnx]".'
         ) from e
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValueError(
+            f"`path` must be the path to an .onnx file. Received: path={path!r}")
     path = os.fspath(path)
     if not os.path.isfile(path):
-        raise ValueError(f"ONNX file not found: path={path!r}.")
+        raise _error(path, "ONNX file not found (or not a regular file): "
+                     "check the path (relative paths start at "
+                     f"{os.getcwd()!r}).", fix="")
+    if os.path.getsize(path) == 0:
+        raise _error(path, "The ONNX file is empty (an interrupted "
+                     "download?): download it again.", fix="")
+    # Nothing is read but the file itself: external data is left alone
+    # (`_external_bytes` reads it), and the format is not guessed from the
+    # file name.
     try:
-        model = onnx.load(path)
-    except Exception as e:  # protobuf raises its own DecodeError
-        raise ValueError(f"path={path!r} is not a readable ONNX file: {e}") from e
-
+        with open(path, "rb") as f:
+            model = onnx.load_model(f, format="protobuf",
+                                    load_external_data=False)
+    except Exception as e:  # protobuf's DecodeError and relatives
+        raise _error(path, "The file is not a readable ONNX file (truncated "
+                     f"or not an ONNX model: {type(e).__name__}: {e}).") from e
+    if not model.HasField("graph") or not model.graph.node:
+        raise _error(path, "The file holds no ONNX graph (truncated or not "
+                     "an ONNX model).")
     nodes = list(model.graph.node)
-    quantized = sorted({n.op_type for n in nodes} & _QUANTIZED_OPS)
-    int_weights = [t.name for t in model.graph.initializer
-                   if t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)]
-    if quantized or int_weights:
-        raise ValueError(
-            f"path={path!r} is a quantized (int8) model "
-            f"({', '.join(quantized or int_weights[:3])}); only the model "
-            "zoo's float32 files (e.g. `bvlcalexnet-12.onnx`, not "
-            "`bvlcalexnet-12-int8.onnx`) can be loaded."
-        )
-    opset = next((o.version for o in model.opset_import
-                  if o.domain in ("", "ai.onnx")), None)
-    if opset not in OPSETS:
-        raise ValueError(
-            f"path={path!r} has opset {opset}; the model zoo's float32 "
-            f"files of opsets {OPSETS.start} to {OPSETS.stop - 1} are "
-            "supported."
-        )
+    _check_float_model(model, nodes, path)
+    tensors = _stored_tensors(model, nodes, path)
+    reshapes = {n.output[0]: n for n in nodes
+                if n.op_type == "Reshape" and len(n.output) == 1
+                and len(n.input) == 2}
+    weights = _Weights(tensors, reshapes, path)
 
-    constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    graph = ZooGraph(path, [], [], [])
     for n in nodes:
-        if n.op_type == "Constant":
-            constants[n.output[0]] = numpy_helper.to_array(
-                onnx.helper.get_attribute_value(n.attribute[0]))
-    for n in nodes:  # weights reshaped by the graph (GoogLeNet's classifier)
-        if n.op_type == "Reshape" and all(i in constants for i in n.input):
-            constants[n.output[0]] = constants[n.input[0]].reshape(
-                constants[n.input[1]])
-
-    graph = {"weighted": [], "lrn": [], "pools": []}
-    for n in nodes:
-        attrs = {a.name: onnx.helper.get_attribute_value(a) for a in n.attribute}
+        if n.op_type not in ("Conv", "Gemm", "LRN", "MaxPool", "AveragePool"):
+            continue
+        attrs = _attributes(n, path)
         if n.op_type in ("Conv", "Gemm"):
-            missing = [i for i in n.input[1:] if i and i not in constants]
-            if missing:
-                raise ValueError(
-                    f"path={path!r}: the weights {missing} of {n.op_type} "
-                    "node are computed by the graph, not stored in it (a "
-                    "weight-stripped test file?); a model zoo file stores "
-                    "them as initializers."
-                )
-            arrays = [constants[i] for i in n.input[1:] if i]
-            if any(a.dtype != np.float32 for a in arrays):
-                raise ValueError(
-                    f"path={path!r} holds {arrays[0].dtype} weights; only "
-                    "the model zoo's float32 files can be loaded."
-                )
-            graph["weighted"].append((n.op_type, attrs, arrays))
+            if len(n.input) < 2 or not n.input[1]:
+                raise _error(path, f"The {n.op_type} node {n.name!r} has no "
+                             "weight input: the file is not a model zoo graph.")
+            arrays = [weights.get(name, n) for name in n.input[1:] if name]
+            graph.weighted.append((n.op_type, attrs, arrays))
         elif n.op_type == "LRN":
-            graph["lrn"].append(attrs)
-        elif n.op_type in ("MaxPool", "AveragePool"):
-            kernel = tuple(attrs["kernel_shape"])
-            graph["pools"].append((
+            graph.lrns.append(attrs)
+        else:
+            if "kernel_shape" not in attrs:
+                raise _error(path, f"The {n.op_type} node {n.name!r} has no "
+                             "kernel_shape: the file is not a valid ONNX graph.")
+            kernel = attrs["kernel_shape"]
+            if attrs.get("dilations", (1,) * len(kernel)) != (1,) * len(kernel):
+                raise _error(path, f"The {n.op_type} node {n.name!r} is "
+                             "dilated; a model zoo graph's pools are not.")
+            graph.pools.append((
                 n.op_type, kernel,
-                tuple(attrs.get("strides", (1,) * len(kernel))),
-                tuple(attrs.get("pads", (0,) * 2 * len(kernel))),
+                attrs.get("strides", (1,) * len(kernel)),
+                attrs.get("pads", (0,) * 2 * len(kernel)),
                 attrs.get("ceil_mode", 0),
                 attrs.get("count_include_pad", 0),
             ))
     return graph
 
 
-def _fingerprint(graph):
-    """Numbers of Conv and Gemm nodes and the first convolution's shape."""
-    ops = [op for op, _, _ in graph["weighted"]]
-    first = graph["weighted"][0][2][0].shape if ops else None
-    return ops.count("Conv"), ops.count("Gemm"), tuple(first or ())
+def _check_float_model(model, nodes, path):
+    quantized = sorted({n.op_type for n in nodes} & _QUANTIZED_OPS)
+    int_weights = [t.name for t in model.graph.initializer
+                   if t.data_type in _INT8_TYPES]
+    if quantized or int_weights:
+        raise _error(
+            path,
+            f"The file is a quantized (int8) model "
+            f"({', '.join(quantized or int_weights[:3])}); only the model "
+            "zoo's float32 files (e.g. `bvlcalexnet-12.onnx`, not "
+            "`bvlcalexnet-12-int8.onnx`) can be loaded.", fix="")
+    opsets = [o.version for o in model.opset_import
+              if o.domain in ("", "ai.onnx")]
+    if not opsets:
+        raise _error(path, "The file declares no ai.onnx opset (truncated "
+                     "or not an ONNX model).")
+    if opsets[0] not in OPSETS:
+        raise _error(
+            path,
+            f"The file has opset {opsets[0]}; the model zoo's float32 files "
+            f"of opsets {OPSETS.start} to {OPSETS.stop - 1} are supported.")
 
 
-def _identify(graph, path):
-    found = _fingerprint(graph)
-    for network, spec in NETWORKS.items():
-        if found == spec["fingerprint"]:
-            return network
-    raise ValueError(
-        f"path={os.fspath(path)!r} is not one of the ONNX model zoo networks "
-        f"that keras_lrn loads ({', '.join(NETWORKS)}): its {found[0]} "
-        f"convolutions and {found[1]} fully connected layers (first "
-        f"convolution weights {found[2]}) match none of them."
-    )
+def _stored_tensors(model, nodes, path):
+    """Initializers and `Constant` node values, by name (still protos)."""
+    tensors = {t.name: t for t in model.graph.initializer}
+    for n in nodes:
+        if n.op_type != "Constant":
+            continue
+        names = [a.name for a in n.attribute]
+        if len(n.output) != 1 or names != ["value"]:
+            raise _error(
+                path,
+                f"The Constant node {n.name!r} has attributes {names} and "
+                f"{len(n.output)} outputs; a model zoo file's Constant holds "
+                "one tensor `value`.")
+        tensors[n.output[0]] = _attributes(n, path)["value"]
+    return tensors
 
 
-# --------------------------------------------------------------------------
-# Checking the details and assigning the weights
-# --------------------------------------------------------------------------
-
-def _assign(model, graph, network, path):
-    spec = NETWORKS[network]
-    where = f"path={os.fspath(path)!r} ({network})"
-    if graph["pools"] != spec["pools"]:
-        raise ValueError(
-            f"{where}: its pooling layers {graph['pools']} differ from the "
-            f"model zoo graph's {spec['pools']}; this conversion does not "
-            "support that graph."
-        )
-    lrns = [layer for layer in model.layers
-            if isinstance(layer, LocalResponseNormalization)]
-    if lrns and len(lrns) != len(graph["lrn"]):
-        raise ValueError(f"{where}: {len(graph['lrn'])} LRN nodes, expected "
-                         f"{len(lrns)}.")
-    for layer, attrs in zip(lrns, graph["lrn"]):
-        ours = layer.to_onnx()
-        theirs = {k: attrs.get(k, d) for k, d in
-                  (("size", None), ("alpha", 1e-4), ("beta", 0.75), ("bias", 1.0))}
-        if theirs["size"] != ours["size"] or not np.allclose(
-                [theirs[k] for k in ("alpha", "beta", "bias")],
-                [ours[k] for k in ("alpha", "beta", "bias")], rtol=1e-6):
-            raise ValueError(
-                f"{where}: LRN attributes {theirs} differ from the layer "
-                f"{layer.name}'s {ours}; this conversion does not support "
-                "that graph."
-            )
-
-    present = {layer.name for layer in model.layers}
-    loaded = set()
-    for layer_name, (op, attrs, arrays) in zip(spec["layers"], graph["weighted"]):
-        towers = [f"{layer_name}_tower{g}" for g in range(attrs.get("group", 1))]
-        if layer_name in present and model.get_layer(layer_name).weights:
-            targets = [model.get_layer(layer_name)]
-        elif all(t in present for t in towers):
-            targets = [model.get_layer(t) for t in towers]
+def _attributes(node, path):
+    """The node's attributes as Python values, each of the kind ONNX gives
+    it; unknown or mistyped attributes raise `ValueError`."""
+    known = _ATTRIBUTES[node.op_type]
+    values = {}
+    for a in node.attribute:
+        kind = known.get(a.name)
+        if kind is None:
+            raise _error(path, f"The {node.op_type} node {node.name!r} has "
+                         f"the attribute {a.name!r}, which this reader does "
+                         "not support; the file is not a model zoo graph.")
+        if a.type != kind or a.name in values:
+            raise _error(path, f"The {node.op_type} node {node.name!r} has a "
+                         f"malformed attribute {a.name!r} (expected one, "
+                         f"{_KIND_NAMES[kind]}).")
+        if kind == _FLOAT:
+            values[a.name] = float(a.f)
+        elif kind == _INT:
+            values[a.name] = int(a.i)
+        elif kind == _INTS:
+            values[a.name] = tuple(int(i) for i in a.ints)
+        elif kind == _STRING:
+            values[a.name] = bytes(a.s)
         else:
+            values[a.name] = a.t
+    if values.pop("auto_pad", b"NOTSET") not in (b"NOTSET", b""):
+        raise _error(path, f"The {node.op_type} node {node.name!r} uses "
+                     "auto_pad; a model zoo graph gives explicit pads.")
+    return values
+
+
+class _Weights:
+    """Float32 arrays of the graph's stored tensors, reshaped where the
+    graph reshapes a stored tensor (GoogLeNet's classifier)."""
+
+    def __init__(self, tensors, reshapes, path):
+        self.tensors, self.reshapes, self.path = tensors, reshapes, path
+        self.folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+
+    def get(self, name, node, depth=0):
+        if name in self.tensors:
+            return _to_array(self.tensors[name], _FLOAT32, self.path,
+                             self.folder)
+        reshape = self.reshapes.get(name)
+        if reshape is not None and depth < 4:
+            data, shape = reshape.input
+            if data in self.tensors or data in self.reshapes:
+                if shape not in self.tensors:
+                    raise _error(self.path, f"The Reshape node "
+                                 f"{reshape.name!r} has no stored shape.")
+                array = self.get(data, node, depth + 1)
+                target = _to_array(self.tensors[shape], _INT64, self.path,
+                                   self.folder)
+                return _reshape(array, target, reshape, self.path)
+        raise _error(
+            self.path,
+            f"The weights {name!r} of the {node.op_type} node {node.name!r} "
+            "are computed by the graph, not stored in it (a weight-stripped "
+            "test file?); a model zoo file stores them as initializers.")
+
+
+def _reshape(array, target, node, path):
+    shape = [int(s) for s in target.reshape(-1)]
+    if target.ndim != 1 or any(s < -1 for s in shape) or shape.count(-1) > 1:
+        raise _error(path, f"The Reshape node {node.name!r} has the invalid "
+                     f"shape {shape}.")
+    shape = [array.shape[i] if s == 0 and i < array.ndim else s
+             for i, s in enumerate(shape)]
+    known = math.prod(s for s in shape if s != -1)
+    if -1 in shape and known:
+        shape[shape.index(-1)] = array.size // known
+    elif -1 in shape:
+        raise _error(path, f"The Reshape node {node.name!r} has the shape "
+                     f"{shape}, whose -1 cannot be inferred.")
+    if math.prod(shape) != array.size:
+        raise _error(path, f"The Reshape node {node.name!r} reshapes "
+                     f"{array.shape} to {shape}: the sizes differ.")
+    return array.reshape(shape)
+
+
+def _to_array(tensor, data_type, path, folder):
+    """The tensor's values, after checking dtype, dims and byte count."""
+    what = f"The tensor {tensor.name!r}"
+    if tensor.data_type != data_type:
+        raise _error(path, f"{what} has ONNX data type {tensor.data_type}, "
+                     f"expected {_DTYPE_NAMES[data_type]}: only the model "
+                     "zoo's float32 files can be loaded.")
+    dims = [int(d) for d in tensor.dims]
+    if any(d < 0 for d in dims) or math.prod(dims) > MAX_ELEMENTS:
+        raise _error(path, f"{what} declares the dims {dims}: negative or "
+                     f"more than {MAX_ELEMENTS} elements.")
+    if tensor.HasField("segment"):
+        raise _error(path, f"{what} is segmented, which this reader does "
+                     "not support.")
+    dtype, count = _DTYPES[data_type], math.prod(dims)
+    if tensor.data_location == 1:  # onnx.TensorProto.EXTERNAL
+        raw = _external_bytes(tensor, count * dtype.itemsize, path, folder)
+    elif tensor.data_location != 0:
+        raise _error(path, f"{what} has an unknown data_location.")
+    elif tensor.HasField("raw_data"):
+        raw = tensor.raw_data
+    else:
+        values = tensor.float_data if data_type == _FLOAT32 else tensor.int64_data
+        if len(values) != count:
+            raise _error(path, f"{what} declares {count} values for the "
+                         f"dims {dims} and holds {len(values)}.")
+        return np.asarray(values, dtype=dtype).reshape(dims)
+    if len(raw) != count * dtype.itemsize:
+        raise _error(path, f"{what} declares the dims {dims} "
+                     f"({count * dtype.itemsize} bytes) and holds "
+                     f"{len(raw)} bytes.")
+    return np.frombuffer(raw, dtype=dtype).reshape(dims)
+
+
+def _external_bytes(tensor, size, path, folder):
+    """Reads external data only from a regular file inside the model's
+    folder, links resolved."""
+    what = f"The tensor {tensor.name!r}"
+    entries = {e.key: e.value for e in tensor.external_data}
+    location = entries.get("location", "")
+    try:
+        offset = int(entries.get("offset", 0))
+        length = int(entries.get("length", size))
+    except ValueError:
+        raise _error(path, f"{what} has a malformed external-data offset "
+                     "or length.") from None
+    try:
+        target = os.path.realpath(os.path.join(folder, location))
+    except ValueError:  # e.g. a NUL byte in the name
+        target = folder
+    if (not location or os.path.isabs(location)
+            or os.path.commonpath([target, folder]) != folder
+            or target == folder):
+        raise _error(path, f"{what} stores its data in {location!r}, which "
+                     "is not a file inside the model's folder (after "
+                     "resolving links); keep the data file beside the model.",
+                     fix="")
+    not_regular = _error(path, f"{what} stores its data in {location!r}, "
+                         "which is not a regular file.")
+    try:
+        if not stat.S_ISREG(os.stat(target).st_mode):  # before opening a FIFO
+            raise not_regular
+        with open(target, "rb") as f:
+            info = os.fstat(f.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise not_regular
+            if (offset < 0 or length != size
+                    or offset + length > info.st_size):
+                raise _error(path, f"{what} needs {size} bytes of external "
+                             f"data; {location!r} (of {info.st_size} bytes) "
+                             f"declares {length} at offset {offset}.")
+            f.seek(offset)
+            return f.read(length)
+    except OSError as e:
+        raise _error(path, f"{what}'s external data {location!r} cannot be "
+                     f"read: {e}.") from e
+
+
+# --------------------------------------------------------------------------
+# Recognizing and verifying, before any Keras model is built
+# --------------------------------------------------------------------------
+
+def identify(graph, networks):
+    """The network of `networks` whose fingerprint `graph` has."""
+    found = graph.fingerprint
+    for network in networks:
+        if found == network.fingerprint:
+            return network
+    raise _error(
+        graph.path,
+        "The file is not one of the ONNX model zoo networks that keras_lrn "
+        f"loads ({', '.join(n.name for n in networks)}): its {found[0]} "
+        f"convolutions and {found[1]} fully connected layers (first "
+        f"convolution weights {found[2]}) match none of them.",
+        fix="Load one of these networks' float32 files from the model zoo, "
+            "or convert other graphs with another tool.")
+
+
+def verify(graph, network):
+    """Checks every weight shape, convolution, pool and LRN of `graph`
+    against `network`; raises `ValueError` at the first difference."""
+    where = f"The file ({network.name})"
+    if graph.fingerprint != network.fingerprint:
+        raise _error(
+            graph.path,
+            f"The file is not the model zoo's {network.name}: it has "
+            f"{graph.fingerprint[0]} convolutions and {graph.fingerprint[1]} "
+            f"fully connected layers, first convolution weights "
+            f"{graph.fingerprint[2]}, where {network.name} has "
+            f"{network.fingerprint}. If it is another zoo network, "
+            "`keras_lrn.applications.from_onnx_zoo(path)` picks the "
+            "matching architecture.", fix="")
+    for layer, (op, attrs, arrays) in zip(network.layers, graph.weighted):
+        shapes = tuple(a.shape for a in arrays)
+        defaults = _CONV_DEFAULTS if op == "Conv" else _GEMM_DEFAULTS
+        attrs = dict(attrs)
+        kernel = attrs.pop("kernel_shape", None)  # implied by the weights
+        if kernel is not None and kernel != shapes[0][2:]:
+            attrs["kernel_shape"] = kernel
+        theirs = tuple(sorted({**defaults, **attrs}.items()))
+        if op != layer.op or shapes != layer.shapes or theirs != layer.attributes:
+            raise _error(
+                graph.path,
+                f"{where}: the node of {layer.name!r} is a {op} with weights "
+                f"{list(shapes)} and attributes {dict(theirs)}; the model zoo "
+                f"graph has a {layer.op} with {list(layer.shapes)} and "
+                f"{dict(layer.attributes)}. This conversion does not support "
+                "that graph.")
+    if tuple(graph.pools) != tuple(network.pools):
+        raise _error(
+            graph.path,
+            f"{where}: its pooling layers {graph.pools} differ from the model "
+            f"zoo graph's {list(network.pools)}; this conversion does not "
+            "support that graph.")
+    if len(graph.lrns) != network.lrn_count:
+        raise _error(graph.path, f"{where}: {len(graph.lrns)} LRN nodes, "
+                     f"expected {network.lrn_count}.")
+    ours = [network.lrn[k] for k in ("size", "alpha", "beta", "bias")]
+    for attrs in graph.lrns:
+        theirs = {"size": None, **_LRN_DEFAULTS, **attrs}
+        values = [theirs[k] for k in ("size", "alpha", "beta", "bias")]
+        if values[0] != ours[0] or not np.allclose(values[1:], ours[1:],
+                                                   rtol=1e-6):
+            raise _error(
+                graph.path,
+                f"{where}: LRN attributes {theirs} differ from the model zoo "
+                f"graph's {network.lrn}; this conversion does not support "
+                "that graph.")
+
+
+# --------------------------------------------------------------------------
+# Loading the verified weights into the builder's model
+# --------------------------------------------------------------------------
+
+def assign(model, graph, network):
+    """Loads the verified `graph`'s weights into `model`, the builder's
+    model of `network`; a headless model takes the convolutions only."""
+    where = f"The file ({network.name})"
+    loaded = set()
+    for layer, (_, attrs, arrays) in zip(network.layers, graph.weighted):
+        targets = _common.weight_layers(model, layer.name)
+        if not targets:
             continue  # a headless model: no fully connected layers
-        values = _keras_values(model, op, attrs, arrays, targets[0])
-        if op == "Conv":
-            _check_conv(model, attrs, targets, where)
-        for g, layer in enumerate(targets):
+        values = _keras_values(layer, arrays)
+        for g, target in enumerate(targets):
             if len(targets) > 1:  # explicit towers: split the filters
-                values_g = [np.split(v, len(targets), axis=-1)[g] for v in values]
+                part = [np.split(v, len(targets), axis=-1)[g] for v in values]
             else:
-                values_g = values
-            expected = [tuple(w.shape) for w in layer.weights]
-            if [v.shape for v in values_g] != expected:
-                raise ValueError(
-                    f"{where}: layer {layer.name!r} has weights of shapes "
-                    f"{expected}, the file {[v.shape for v in values_g]}: "
-                    "the file is not the model zoo's graph, or the model "
-                    "was built with another input_shape or classes (the zoo's "
-                    "weights need (224, 224, 3) and 1000)."
-                )
-            layer.set_weights(values_g)
-            loaded.add(layer.name)
+                part = values
+            expected = [tuple(w.shape) for w in target.weights]
+            if [v.shape for v in part] != expected:
+                raise _error(
+                    graph.path,
+                    f"{where}: layer {target.name!r} has weights of shapes "
+                    f"{expected}, the file {[v.shape for v in part]}: build "
+                    "the model with the zoo's input_shape (224, 224, 3) and "
+                    "classes=1000.", fix="")
+            target.set_weights(part)
+            loaded.add(target.name)
     unloaded = [layer.name for layer in model.layers
                 if layer.weights and layer.name not in loaded]
     if unloaded:
-        raise ValueError(
+        raise _error(
+            graph.path,
             f"{where}: the file has no weights for the layers {unloaded} "
             "(e.g. normalization='batchnorm'); build the model as the file's "
-            "architecture to load it."
-        )
+            "architecture to load it.", fix="")
+    return model
 
 
-def _keras_values(model, op, attrs, arrays, layer):
-    if op == "Conv":
-        return [arrays[0].transpose(2, 3, 1, 0)] + list(arrays[1:])
-    if attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0 or attrs.get("transA", 0):
-        raise ValueError(f"Unsupported Gemm attributes {attrs}.")
-    kernel = arrays[0].T if attrs.get("transB", 0) else arrays[0]
-    flatten = next((l for l in model.layers
-                    if isinstance(l, keras.layers.Flatten)), None)
-    if flatten is not None and layer.input is flatten.output:
+def _keras_values(layer, arrays):
+    if layer.op == "Conv":
+        return [arrays[0].transpose(2, 3, 1, 0), arrays[1]]
+    kernel = arrays[0].T  # transB=1: the file stores (units, inputs)
+    if layer.flattened_from is not None:
         # ONNX flattens NCHW maps channel-major; Keras' Flatten flattens
         # channels_last order (also for channels_first models).
-        shape = flatten.input.shape[1:]
-        if flatten.data_format == "channels_first":
-            c, h, w = shape
-        else:
-            h, w, c = shape
-        kernel = kernel.reshape(c, h, w, -1).transpose(1, 2, 0, 3).reshape(h * w * c, -1)
-    return [kernel] + list(arrays[1:])
+        c, h, w = layer.flattened_from
+        kernel = kernel.reshape(c, h, w, -1).transpose(1, 2, 0, 3)
+        kernel = kernel.reshape(h * w * c, -1)
+    return [kernel, arrays[1]]
 
 
-def _check_conv(model, attrs, targets, where):
-    layer = targets[0]
-    kernel = tuple(layer.kernel_size)
-    if len(targets) > 1:
-        groups = len(targets)
-    else:
-        groups = layer.groups
-    strides = tuple(layer.strides)
-    if layer.padding == "same":
-        pads = tuple(k // 2 for k in kernel) * 2
-    else:
-        pad_name = layer.name.split("_tower")[0] + "_pad"
-        if pad_name in {l.name for l in model.layers}:
-            (top, bottom), (left, right) = model.get_layer(pad_name).padding
-            pads = (top, left, bottom, right)
-        else:
-            pads = (0, 0, 0, 0)
-    theirs = (tuple(attrs.get("strides", (1, 1))),
-              tuple(attrs.get("pads", (0, 0, 0, 0))), attrs.get("group", 1),
-              tuple(attrs.get("dilations", (1, 1))))
-    if theirs != (strides, pads, groups, (1, 1)):
-        raise ValueError(
-            f"{where}: convolution {layer.name!r} has strides, pads, group, "
-            f"dilations {theirs} in the file and {(strides, pads, groups, (1, 1))} "
-            "in the Keras model; this conversion does not support that graph."
-        )
+def build(path, networks, classifier_activation="softmax", name=None):
+    """Reads `path`, recognizes which of `networks` it holds, verifies it
+    and only then builds that network's Keras model with its weights."""
+    graph = read(path)
+    network = identify(graph, networks)
+    verify(graph, network)
+    kwargs = {"classifier_activation": classifier_activation}
+    if name is not None:
+        kwargs["name"] = name
+    return assign(network.builder(**kwargs), graph, network)
