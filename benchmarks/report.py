@@ -96,7 +96,11 @@ def targets(bench):
     xla_x2 = g(impl="x*2")
     nat_graph = g(impl="tf.nn (native)", size=5, ctx=graph, pas="fwd")
 
+    tf_only = ("1a.", "2a.", "2b.", "3.", "4b.")
+
     def check(name, a, b, op, bound, how):
+        if s.backend != "tensorflow" and name.startswith(tf_only):
+            return  # compares with tf.nn or a plain tf.function
         if a is None or b is None:
             out.append((name, None, "not measured in this run"))
             return
@@ -140,6 +144,18 @@ def targets(bench):
         check(f"5. across {pas}: best context >= 10x faster than torch "
               "eager", o, g(impl="torch", size=5, ctx="eager", pas=pas),
               "<=", 0.1, f"ours ({o.ctx if o else '?'}) / torch")
+        if s.device == "gpu":
+            check(f"6. across {pas}: best context faster than torch.compile",
+                  o, g(impl="torch", size=5, ctx="torch.compile", pas=pas),
+                  "<", 1.0, f"ours ({o.ctx if o else '?'}) / torch.compile")
+    if s.device == "gpu":  # issue 13's targets, against the jitted x * 2.0
+        for name, mode, pas, bound in (
+                ("across fwd", "across", "fwd", 1.15),
+                ("across fwd+bwd", "across", "fwd+bwd", 2.5),
+                ("within fwd size 5", "within", "fwd", 2.0)):
+            check(f"GPU. {name} (jit) <= {bound}x the copy floor",
+                  g(impl="ours", mode=mode, size=5, ctx="jit", pas=pas),
+                  xla_x2, "<=", bound, "ours / x*2")
     return out
 
 
