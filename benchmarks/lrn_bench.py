@@ -27,6 +27,7 @@ threads; on a GPU also `torch.compile`d) is timed where torch is installed
 import argparse
 import importlib.util
 import os
+import shlex
 import sys
 import time
 
@@ -75,6 +76,9 @@ def parse_args(argv=None):
                    help="also write the markdown report to this file")
     p.add_argument("--plot", default=None,
                    help="write a time-vs-window-size plot (PNG) here")
+    p.add_argument("--note", default=None,
+                   help="a sentence for the report's header, e.g. what else "
+                        "ran on the machine")
     p.add_argument("--no-torch", action="store_true",
                    help="skip PyTorch even where it is installed")
     p.add_argument("--torch-compile", action="store_true",
@@ -143,6 +147,7 @@ def main(argv=None):
     backend = resolve_backend(args.backend)
     configure_environment(backend, args.device)
     t0 = time.perf_counter()
+    load_start = os.getloadavg() if hasattr(os, "getloadavg") else None
     setup = make_setup(args, backend)
     source = report.source_state()  # the code measured, before it runs
     log = sys.stderr
@@ -169,11 +174,15 @@ def main(argv=None):
         plain = ["## Plain graph (`tf.function` without jit_compile)", "",
                  f"{timing.shape_str(setup.main)} float32, across, size 5, "
                  "forward, medians:", ""] + plain
-    command = " ".join([f"KERAS_BACKEND={backend}", "python", "-m",
-                        "benchmarks.lrn_bench"] + list(
-        sys.argv[1:] if argv is None else argv))
+    command = f"KERAS_BACKEND={backend} " + shlex.join(
+        ["python", "-m", "benchmarks.lrn_bench"]
+        + list(sys.argv[1:] if argv is None else argv))
+    header = [f"- note: {args.note}"] if args.note else []
+    if load_start:
+        header.append("- load average at the start (1, 5, 15 min): "
+                      + ", ".join(f"{v:.2f}" for v in load_start))
     text = report.markdown(bench, command, checks, plain, source,
-                           time.perf_counter() - t0)
+                           time.perf_counter() - t0, header)
     print(text)
     print("\n".join(report.summary_lines(bench)))
     if args.output:
