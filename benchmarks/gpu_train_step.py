@@ -181,7 +181,8 @@ def main(argv=None):
         lines.append(f"- {policy}: LRN adds "
                      f"{100 * (by['lrn'] / by['none'] - 1):+.1f}% to the "
                      f"step without normalization (target: at most +5%); "
-                     f"BatchNorm {100 * (by['batchnorm'] / by['none'] - 1):+.1f}%")
+                     "BatchNorm "
+                     f"{100 * (by['batchnorm'] / by['none'] - 1):+.1f}%")
     text = "\n".join(lines) + "\n"
     print(text)
     if args.output:

@@ -39,7 +39,7 @@ def test_lrn_bench_quick_runs_every_candidate(tmp_path):
         assert "| numpy copy |" in text
 
 
-def test_backends_bench_runs_every_candidate(capsys):
+def test_backends_bench_runs_every_candidate():
     from benchmarks import backends_bench
 
     bench = backends_bench.main(shape=(1, 4, 4, 8), repetitions=1)
