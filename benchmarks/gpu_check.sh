@@ -90,6 +90,9 @@ else
     export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export KERAS_BACKEND=jax TF_CPP_MIN_LOG_LEVEL=2 PYTHONUNBUFFERED=1
+# JAX takes 75% of the GPU's memory at start by default; leave PyTorch, timed
+# in the same process, room of its own
+export XLA_PYTHON_CLIENT_MEM_FRACTION=${XLA_PYTHON_CLIENT_MEM_FRACTION:-0.6}
 if [ "$CPU" = 1 ]; then
     export JAX_PLATFORMS=cpu KERAS_LRN_TEST_DEVICE=cpu
     device=cpu
