@@ -61,9 +61,10 @@ done
 OUT=${OUT:-$(mktemp -d -t gpucheck.XXXXXX)}
 mkdir -p "$OUT"
 exec > >(tee "$OUT/gpu_check.log") 2>&1
+exec 3>&1  # the main log, also where a part's own output goes to a file
 SECONDS=0
 status=0
-note() { echo "== [${SECONDS}s] $*"; }
+note() { echo "== [${SECONDS}s] $*" >&3; }
 # run NAME LIMIT_S COMMAND...: one part, capped, its exit status recorded
 run() {
     local name=$1 limit=$2
