@@ -2,13 +2,14 @@
 
 Run from the repository root:
 
-    python -m benchmarks.lrn_bench                       # full run, 2-core CPU
+    python -m benchmarks.lrn_bench                       # full run, 5-10 min
     python -m benchmarks.lrn_bench --quick               # smoke run, seconds
     python -m benchmarks.lrn_bench --output benchmarks/RESULTS.md \
         --plot benchmarks/window_size.png
     KERAS_BACKEND=jax python -m benchmarks.lrn_bench --device gpu  # CUDA box
 
-(`python benchmarks/lrn_bench.py ...` works too.) Every candidate is timed
+(`python benchmarks/lrn_bench.py ...` works too; the full run took 569 s on
+the 2-core CPU while other jobs shared it, benchmarks/RESULTS.md.) Every candidate is timed
 in one process, interleaved round-robin (benchmarks/timing.py); reported are
 the median and min of the repetitions after warm-up, and the first call
 (tracing and compilation included) separately.
