@@ -8,11 +8,12 @@ Run from the repository root:
         --plot benchmarks/window_size.png
     KERAS_BACKEND=jax python -m benchmarks.lrn_bench --device gpu  # CUDA box
 
-(`python benchmarks/lrn_bench.py ...` works too; the full run took 569 s on
-the 2-core CPU while other jobs shared it, benchmarks/RESULTS.md.) Every candidate is timed
-in one process, interleaved round-robin (benchmarks/timing.py); reported are
-the median and min of the repetitions after warm-up, and the first call
-(tracing and compilation included) separately.
+(`python benchmarks/lrn_bench.py ...` works too; the full run of
+benchmarks/RESULTS.md took 569 s on the 2-core CPU while other jobs shared
+it.) Every candidate is timed in one process, interleaved round-robin
+(benchmarks/timing.py); reported are the median and min of the repetitions
+after warm-up, and the first call (tracing and compilation included)
+separately.
 
 With the TensorFlow backend (the default where TensorFlow is installed) our
 layer runs eagerly, in a plain `tf.function` and in
