@@ -2,9 +2,11 @@
 
 Run from the repository root, once per backend:
 
-    KERAS_BACKEND=jax python benchmarks/backends_bench.py
-    KERAS_BACKEND=torch python benchmarks/backends_bench.py
-    KERAS_BACKEND=tensorflow python benchmarks/backends_bench.py
+    KERAS_BACKEND=jax python -m benchmarks.backends_bench
+    KERAS_BACKEND=torch python -m benchmarks.backends_bench
+    KERAS_BACKEND=tensorflow python -m benchmarks.backends_bench
+
+(`python benchmarks/backends_bench.py` works too.)
 
 Times the forward pass (and forward + backward) of AlexNet's conv1 LRN
 (32x55x55x96 float32, size 5) through `keras_lrn.ops` as shipped, beside the
@@ -21,17 +23,21 @@ benchmarks/backends_results.txt.
 
 import os
 import platform
-import statistics
-import time
+import sys
 
-import keras
-import numpy as np
+if __package__ in (None, ""):  # run as a script: make `benchmarks` a package
+    sys.path.insert(0, os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
 
-import keras_lrn
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_lrn  # noqa: E402
+from benchmarks import timing  # noqa: E402
+from benchmarks.timing import ALPHA, BETA, BIAS  # noqa: E402
 
 SHAPE = (32, 55, 55, 96)
-SIZE, ALPHA, BETA, BIAS = 5, 1e-4, 0.75, 2.0
-REPETITIONS = int(os.environ.get("BENCH_REPS", 11))
+SIZE = 5
 
 
 def block(value):
@@ -121,7 +127,7 @@ def tensorflow_candidates(x_nhwc):
 
     from keras_lrn import ops as lrn_ops
 
-    window = lrn_ops.Window.of(SHAPE, SIZE, "across_channels",
+    window = lrn_ops.Window.of(x_nhwc.shape, SIZE, "across_channels",
                                "channels_last", "after")
 
     structure = lrn_ops.Structure(window, "float32", len(SHAPE), BETA, False)
@@ -142,30 +148,33 @@ def tensorflow_candidates(x_nhwc):
     }
 
 
-def main():
+def main(shape=SHAPE, repetitions=None):
+    """Times every candidate of the current backend, interleaved, and
+    prints the medians; returns the `timing.Bench`."""
+    shape = tuple(shape)
+    repetitions = repetitions or int(os.environ.get("BENCH_REPS", 11))
     backend = keras.backend.backend()
-    x = np.random.default_rng(0).uniform(0, 10, SHAPE).astype("float32")
+    x = np.random.default_rng(0).uniform(0, 10, shape).astype("float32")
     if backend == "jax":
         candidates = jax_candidates(x)
     elif backend == "torch":
         candidates = torch_candidates(x)
     else:
         candidates = tensorflow_candidates(x)
-    for run in candidates.values():  # warm-up, compilation included
-        block(run())
-        block(run())
-    times = {name: [] for name in candidates}
-    for _ in range(REPETITIONS):
-        for name, run in candidates.items():
-            start = time.perf_counter()
-            block(run())
-            times[name].append(time.perf_counter() - start)
+    bench = timing.Bench(timing.Setup(backend=backend, shapes={"": shape},
+                                      reps=repetitions, warmup=1))
+    for name, run in candidates.items():
+        bench.add(run, impl=name, shape=shape, ctx="", pas="", sync=block)
+    bench.run()
     print(f"backend={backend} keras={keras.__version__} "
           f"python={platform.python_version()} cpus={os.cpu_count()} "
-          f"shape={SHAPE} size={SIZE} reps={REPETITIONS}")
-    for name, samples in times.items():
-        print(f"{name:45s} median {1e3 * statistics.median(samples):8.2f} ms"
-              f"   min {1e3 * min(samples):8.2f} ms")
+          f"shape={shape} size={SIZE} reps={repetitions}")
+    for c in bench.candidates:
+        if c.error is not None:
+            print(f"{c.impl:45s} failed: {c.error}")
+            continue
+        print(f"{c.impl:45s} median {c.median:8.2f} ms   min {c.min:8.2f} ms")
+    return bench
 
 
 if __name__ == "__main__":

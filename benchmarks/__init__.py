@@ -1,0 +1,1 @@
+"""Benchmarks of keras_lrn (not part of the installed package)."""
