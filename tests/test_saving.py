@@ -95,6 +95,40 @@ def test_legacy_h5_round_trip(rng, tmp_path):
                                rtol=1e-6)
 
 
+# every argument away from its default; size 4 with the extra element
+# before the centre gives other outputs than either default would
+NON_DEFAULT_ARGUMENTS = dict(
+    size=4, alpha=2e-2, beta=0.6, bias=1.5, mode="within_channel",
+    data_format="channels_first", even_window_side="before",
+)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_every_non_default_argument_survives_saving(rng, tmp_path, suffix):
+    if suffix == ".h5":
+        pytest.importorskip("h5py")
+    inputs = keras.Input((3, 5, 6))
+    outputs = keras_lrn.LRN(**NON_DEFAULT_ARGUMENTS,
+                            implementation="portable", dtype="float16",
+                            name="custom_lrn")(inputs)
+    path = tmp_path / f"model{suffix}"
+    keras.Model(inputs, outputs).save(path)
+    loaded = keras.models.load_model(
+        path, **({"safe_mode": True} if suffix == ".keras" else {}))
+    layer = loaded.get_layer("custom_lrn")
+    config = layer.get_config()
+    for key, value in NON_DEFAULT_ARGUMENTS.items():
+        assert config[key] == value, key
+    assert config["implementation"] == "portable"
+    assert layer.compute_dtype == "float16"
+    x = rng.uniform(0, 30, (2, 3, 5, 6)).astype("float32")
+    y = keras.ops.convert_to_numpy(loaded(x))
+    assert y.dtype == np.float16
+    reference.assert_matches_in_dtype(
+        y, reference.lrn(x.astype(np.float16), **NON_DEFAULT_ARGUMENTS),
+        "float16")
+
+
 def test_first_release_file_still_loads_and_matches_the_formula(rng):
     # lrn_v0_1_0.keras was written by tests/data/save_release_model.py with
     # keras-lrn 0.1.0. Later releases must load it unchanged; arguments
