@@ -6,9 +6,6 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "gpu: needs a GPU (runs through KERAS_BACKEND=jax there)"
     )
-    config.addinivalue_line(
-        "markers", "tensorflow: needs the TensorFlow backend"
-    )
 
 
 @pytest.fixture

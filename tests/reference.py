@@ -63,6 +63,27 @@ def lrn(x, size, alpha, beta, bias, mode="across_channels",
         return x / (bias + alpha * total) ** beta
 
 
+def window_sum(values, size, mode="across_channels",
+               data_format="channels_last", even_window_side="after"):
+    """sum_{c' in window(c)} values[c'], zeros outside, in float64: the
+    denominator's sum (of squares) or, with the other `even_window_side`,
+    the transposed window a gradient sums over."""
+    values = np.asarray(values, dtype=np.float64)
+    rank = values.ndim
+    before, after, axes = window_geometry(size, mode, data_format,
+                                          even_window_side, rank)
+    padded = np.pad(
+        values, [(before, after) if a in axes else (0, 0) for a in range(rank)]
+    )
+    total = np.zeros_like(values)
+    for offsets in itertools.product(range(size), repeat=len(axes)):
+        index = [slice(None)] * rank
+        for axis, offset in zip(axes, offsets):
+            index[axis] = slice(offset, offset + values.shape[axis])
+        total += padded[tuple(index)]
+    return total
+
+
 def caffe_across_channels(x_nchw, local_size, alpha, beta, k):
     """Caffe's LRNLayer::CrossChannelForward_cpu: scale = k + alpha / n *
     sum over [c - pre_pad, c + n - 1 - pre_pad], pre_pad = (n - 1) / 2."""

@@ -80,11 +80,27 @@ def test_within_channel_accepts_unknown_channels_and_spatial_dims(rng):
         rtol=1e-5)
 
 
-def test_has_no_weights_and_passes_masks():
+def test_has_no_weights():
     layer = LRN()
     layer.build((None, 4, 4, 8))
     assert layer.weights == []
-    assert layer.supports_masking
+
+
+def test_passes_the_mask_to_the_next_layer(rng):
+    # Masking -> LRN -> a masked mean: padded time steps (all zero) must
+    # stay out of the mean, which they enter if LRN drops the mask.
+    x = rng.uniform(1, 30, (2, 6, 8)).astype("float32")
+    x[0, 4:] = 0.0
+    x[1, 2:] = 0.0
+    inputs = keras.Input((6, 8))
+    masked = keras.layers.Masking(mask_value=0.0)(inputs)
+    normalized = LRN(size=3, alpha=1e-2, data_format="channels_last")(masked)
+    model = keras.Model(
+        inputs, keras.layers.GlobalAveragePooling1D()(normalized))
+    expected = reference.lrn(x, 3, 1e-2, 0.75, 2.0)
+    expected = np.stack([expected[0, :4].mean(0), expected[1, :2].mean(0)])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)),
+                               expected, rtol=1e-5)
 
 
 # --- bad arguments: ValueError at construction, naming argument and value --
@@ -272,21 +288,29 @@ def test_reverse_converters_raise_where_the_framework_cannot_express_it():
         LRN(mode="within_channel", size=3, bias=2.0).to_caffe()
 
 
-@pytest.mark.parametrize("layer", [
-    LRN(), LRN(size=3, alpha=1e-3, beta=0.5, bias=1.0),
-    LRN(mode="within_channel", size=5, bias=1.0),
-    LRN(size=6, even_window_side="before"), LRN(size=6),
+FRAMEWORKS = ("tensorflow", "caffe", "torch", "onnx")
+
+
+@pytest.mark.parametrize("layer, expressible", [
+    (LRN(), FRAMEWORKS),
+    (LRN(size=3, alpha=1e-3, beta=0.5, bias=1.0), FRAMEWORKS),
+    (LRN(mode="within_channel", size=5, bias=1.0), ("caffe",)),
+    (LRN(size=6, even_window_side="before"), ("torch",)),
+    (LRN(size=6), ("onnx",)),
 ])
-def test_to_and_from_round_trip(layer):
-    for framework in ("tensorflow", "caffe", "torch", "onnx"):
-        try:
-            hyperparameters = getattr(layer, f"to_{framework}")()
-        except ValueError:
+def test_to_and_from_round_trip(layer, expressible):
+    for framework in FRAMEWORKS:
+        if framework not in expressible:
+            with pytest.raises(ValueError, match="cannot express"):
+                getattr(layer, f"to_{framework}")()
             continue
+        hyperparameters = getattr(layer, f"to_{framework}")()
         clone = getattr(LRN, f"from_{framework}")(**hyperparameters)
         for name in ("size", "beta", "bias", "mode"):
             assert getattr(clone, name) == getattr(layer, name)
         assert clone.alpha == pytest.approx(layer.alpha)
+        if layer.size % 2 == 0:
+            assert clone.even_window_side == layer.even_window_side
 
 
 # --- training -----------------------------------------------------------------
@@ -301,12 +325,13 @@ def test_trains_with_jit_compile_under_mixed_precision(rng, policy, mode):
     keras.config.set_dtype_policy(policy)
     try:
         inputs = keras.Input((8, 8, 3))
-        hidden = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
-        hidden = LRN(mode=mode, alpha=1e-2, size=3)(hidden)
+        features = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
+        normalized = LRN(mode=mode, alpha=1e-2, size=3)(features)
         outputs = keras.layers.Dense(2, dtype="float32")(
-            keras.layers.GlobalAveragePooling2D()(hidden))
+            keras.layers.GlobalAveragePooling2D()(normalized))
         model = keras.Model(inputs, outputs)
-        assert model.layers[2].compute_dtype == policy.split("_")[1]
+        half = policy.split("_")[1]
+        assert model.layers[2].compute_dtype == half
         model.compile(optimizer="sgd", jit_compile=True,
                       loss=keras.losses.SparseCategoricalCrossentropy(
                           from_logits=True))
@@ -314,5 +339,15 @@ def test_trains_with_jit_compile_under_mixed_precision(rng, policy, mode):
         y = rng.integers(0, 2, 16)
         history = model.fit(x, y, epochs=2, batch_size=8, verbose=0)
         assert all(np.isfinite(history.history["loss"]))
+        # the trained layer, compiled the same way, is the formula of its
+        # half-precision input computed in float32 and rounded once
+        probe = keras.Model(inputs, [features, normalized])
+        probe.compile(jit_compile=True)
+        lrn_in, lrn_out = probe.predict(x, batch_size=8, verbose=0)
+        assert lrn_out.dtype == reference.NUMPY_DTYPES[half]
+        reference.assert_matches_in_dtype(
+            lrn_out, reference.lrn(lrn_in.astype(np.float64), size=3,
+                                   alpha=1e-2, beta=0.75, bias=2.0,
+                                   mode=mode), half)
     finally:
         keras.config.set_dtype_policy("float32")

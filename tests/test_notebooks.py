@@ -93,8 +93,20 @@ def test_script_twin_digits(tmp_path):
         assert (tmp_path / name).exists(), name
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["config"]["dataset"] == "digits" and saved["num_classes"] == 10
-    for key in ["centre_crop_top1", "ten_crop_top1", "ten_crop_top5"]:
-        assert 0.0 <= saved[key] <= 1.0
+    # At CI scale (128 images, one epoch) accuracy is near chance (measured:
+    # 10 of 64 right, 0.156), so no bound on it is robust. What must hold
+    # is the bookkeeping: counts out of the validation images, top-1 within
+    # top-5, and the centre-crop evaluation of the final weights equal to
+    # the last epoch's validation metrics.
+    n_val = saved["config"]["val_limit"]
+    for crop in ("centre_crop", "ten_crop"):
+        top1, top5 = saved[f"{crop}_top1"], saved[f"{crop}_top5"]
+        assert 0.0 <= top1 <= top5 <= 1.0
+        for value in (top1, top5):
+            assert value * n_val == pytest.approx(round(value * n_val))
+    history = saved["history"]
+    assert saved["centre_crop_top1"] == pytest.approx(history["val_accuracy"][-1])
+    assert saved["centre_crop_top5"] == pytest.approx(history["val_top5"][-1])
 
 
 def test_script_twin_tfds_path_on_mock_data(tmp_path):

@@ -20,14 +20,30 @@ requires_tensorflow = pytest.mark.skipif(
     reason="SavedModel and TFLite need the TensorFlow backend")
 
 
-def lrn_model(mode, data_format="channels_last"):
+def lrn_model(rng, mode, data_format="channels_last"):
+    """Conv2D -> LRN(size=3, alpha=1e-2). The convolution's weights are
+    seeded multiples of 1/64 and its inputs integers (`model_input`), so
+    every product and partial sum is exact in float32, whatever order a
+    runtime sums in: outputs differ only by LRN's own rounding."""
     shape = (6, 6, 3) if data_format == "channels_last" else (3, 6, 6)
     inputs = keras.Input(shape)
-    hidden = keras.layers.Conv2D(8, 3, padding="same",
-                                 data_format=data_format)(inputs)
+    convolution = keras.layers.Conv2D(8, 3, padding="same",
+                                      data_format=data_format)
     outputs = keras_lrn.LRN(size=3, alpha=1e-2, mode=mode,
-                            data_format=data_format)(hidden)
+                            data_format=data_format)(convolution(inputs))
+    convolution.set_weights([rng.integers(-64, 65, w.shape) / 64
+                             for w in convolution.get_weights()])
     return keras.Model(inputs, outputs)
+
+
+def lrn_model_features(model, x):
+    """The convolution of `lrn_model`, in float64 from its weights."""
+    kernel, bias = (keras.ops.convert_to_numpy(w).astype(np.float64)
+                    for w in model.layers[1].weights)
+    height, width = x.shape[1:3]
+    padded = np.pad(x.astype(np.float64), [(0, 0), (1, 1), (1, 1), (0, 0)])
+    return bias + sum(padded[:, i:i + height, j:j + width] @ kernel[i, j]
+                      for i in range(3) for j in range(3))
 
 
 def run_python(code, **env):
@@ -42,12 +58,13 @@ def run_python(code, **env):
 
 
 def model_input(rng, shape=(2, 6, 6, 3)):
-    return rng.uniform(0, 255, shape).astype("float32")
+    """Pixel values 0..255, whole numbers (see `lrn_model`)."""
+    return rng.integers(0, 256, shape).astype("float32")
 
 
 @pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
 def test_keras_file_loads_in_a_fresh_process_safely(rng, tmp_path, mode):
-    model = lrn_model(mode)
+    model = lrn_model(rng, mode)
     x = model_input(rng)
     path = tmp_path / "model.keras"
     model.save(path)
@@ -66,7 +83,7 @@ def test_keras_file_loads_in_a_fresh_process_safely(rng, tmp_path, mode):
 
 def test_legacy_h5_round_trip(rng, tmp_path):
     pytest.importorskip("h5py")
-    model = lrn_model("across_channels")
+    model = lrn_model(rng, "across_channels")
     x = model_input(rng)
     path = tmp_path / "model.h5"
     model.save(path)
@@ -76,6 +93,40 @@ def test_legacy_h5_round_trip(rng, tmp_path):
     np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)),
                                keras.ops.convert_to_numpy(model(x)),
                                rtol=1e-6)
+
+
+# every argument away from its default; size 4 with the extra element
+# before the centre gives other outputs than either default would
+NON_DEFAULT_ARGUMENTS = dict(
+    size=4, alpha=2e-2, beta=0.6, bias=1.5, mode="within_channel",
+    data_format="channels_first", even_window_side="before",
+)
+
+
+@pytest.mark.parametrize("suffix", [".keras", ".h5"])
+def test_every_non_default_argument_survives_saving(rng, tmp_path, suffix):
+    if suffix == ".h5":
+        pytest.importorskip("h5py")
+    inputs = keras.Input((3, 5, 6))
+    outputs = keras_lrn.LRN(**NON_DEFAULT_ARGUMENTS,
+                            implementation="portable", dtype="float16",
+                            name="custom_lrn")(inputs)
+    path = tmp_path / f"model{suffix}"
+    keras.Model(inputs, outputs).save(path)
+    loaded = keras.models.load_model(
+        path, **({"safe_mode": True} if suffix == ".keras" else {}))
+    layer = loaded.get_layer("custom_lrn")
+    config = layer.get_config()
+    for key, value in NON_DEFAULT_ARGUMENTS.items():
+        assert config[key] == value, key
+    assert config["implementation"] == "portable"
+    assert layer.compute_dtype == "float16"
+    x = rng.uniform(0, 30, (2, 3, 5, 6)).astype("float32")
+    y = keras.ops.convert_to_numpy(loaded(x))
+    assert y.dtype == np.float16
+    reference.assert_matches_in_dtype(
+        y, reference.lrn(x.astype(np.float16), **NON_DEFAULT_ARGUMENTS),
+        "float16")
 
 
 def test_first_release_file_still_loads_and_matches_the_formula(rng):
@@ -103,7 +154,7 @@ def test_first_release_file_still_loads_and_matches_the_formula(rng):
 @requires_tensorflow
 @pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
 def test_saved_model_serves_without_keras_lrn(rng, tmp_path, mode):
-    model = lrn_model(mode)
+    model = lrn_model(rng, mode)
     x = model_input(rng)
     model.export(tmp_path / "saved_model")
     np.save(tmp_path / "x.npy", x)
@@ -132,7 +183,7 @@ def test_saved_model_serves_without_keras_lrn(rng, tmp_path, mode):
 def test_tflite_conversion_gives_the_same_outputs(rng, tmp_path, mode):
     import tensorflow as tf
 
-    model = lrn_model(mode)
+    model = lrn_model(rng, mode)
     x = model_input(rng, (1, 6, 6, 3))
     model.export(tmp_path / "saved_model")
     converter = tf.lite.TFLiteConverter.from_saved_model(
@@ -143,6 +194,22 @@ def test_tflite_conversion_gives_the_same_outputs(rng, tmp_path, mode):
     (output_detail,) = interpreter.get_output_details()
     interpreter.set_tensor(input_detail["index"], x)
     interpreter.invoke()
-    np.testing.assert_allclose(interpreter.get_tensor(output_detail["index"]),
-                               keras.ops.convert_to_numpy(model(x)),
-                               rtol=1e-5, atol=1e-5)
+    tflite_y = interpreter.get_tensor(output_detail["index"])
+    features = lrn_model_features(model, x)  # exact in float32 too
+    expected = reference.lrn(features, 3, 1e-2, 0.75, 2.0, mode=mode)
+    eps = np.finfo(np.float32).eps
+    # ours rounds a few times in float32: the sum of squares, the power,
+    # the product
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)),
+                               expected, rtol=8 * eps)
+    error = np.abs(tflite_y - expected)
+    if mode == "across_channels":
+        # TFLite's LRN kernel accumulates the squares over all of a pixel's
+        # channels, so its error in t = bias + alpha * sum is relative to
+        # the sum over every channel, not the window's (measured: 470 ulp
+        # on the last channel, 1.5 eps * beta * alpha * sum_all x^2 / t)
+        t = 2.0 + 1e-2 * reference.window_sum(features**2, 3)
+        accumulated = 0.75 * 1e-2 * np.sum(features**2, -1, keepdims=True) / t
+        assert np.all(error <= 8 * eps * (1 + accumulated) * np.abs(expected))
+    else:  # the portable ops, as ours
+        assert np.all(error <= 8 * eps * np.abs(expected))
