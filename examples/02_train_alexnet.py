@@ -93,8 +93,6 @@ plt.show()
 # exercised offline.
 
 # %%
-import tensorflow_datasets as tfds
-
 for name in ["imagenette", "imagenet2012"]:
     mock = DATASET != name
     c = T.make_config(dataset=name, scale="ci", mock=mock, out_dir=OUT_DIR)
