@@ -123,8 +123,8 @@ model.summary(line_length=100)
 # %% [markdown]
 # ## Training
 #
-# `ReduceLROnPlateau` divides the learning rate by 10 when validation
-# accuracy stops improving; `BackupAndRestore` keeps the last finished epoch
+# `ReduceLROnPlateau` divides the learning rate by 10 when the validation
+# loss stops improving (`T.LR_SCHEDULE_NOTE` says why not the accuracy); `BackupAndRestore` keeps the last finished epoch
 # in `OUT_DIR/resume/` until training ends (run again after an interruption
 # to resume); `CSVLogger` writes `history.csv`.
 
