@@ -43,7 +43,6 @@ import matplotlib.pyplot as plt
 import tensorflow as tf
 import keras
 
-import keras_lrn
 from keras_lrn import LocalResponseNormalization
 
 print(f"settings: KERAS_LRN_SCALE={SCALE!r}, image height {IMAGE_SIZE} px")
@@ -213,7 +212,6 @@ plt.show()
 # TensorFlow, ONNX Runtime and Caffe's formula in NumPy.
 
 # %%
-import onnx
 import onnxruntime as ort
 import torch
 from onnx import TensorProto, helper

@@ -15,7 +15,7 @@
 # | colour | PCA colour augmentation, sd 0.1 | same | same |
 # | optimiser | SGD, momentum 0.9, weight decay 5e-4 | same | same |
 # | batch / lr | 128 / 0.01, divided by 10 on plateau | 32 / 0.01, divided by 10 after 2 flat epochs | 128 / 0.01, patience 3 |
-# | init | N(0, 0.01); bias 1 in conv2,4,5, fc6, fc7 | same, except fc6/fc7 bias 0 (see below) | paper |
+# | init | N(0, 0.01); bias 1 in conv2,4,5, fc6, fc7 | same, except fc6/fc7 bias 0 (see below) | paper (imagenette: fc6/fc7 bias 0) |
 # | evaluation | 10 crops (corners + centre, mirrored) | 5 crops (mirrors only when trained with flips) | 10 crops |
 # | epochs | ~90 | 15 | 90 |
 #
@@ -93,8 +93,6 @@ plt.show()
 # exercised offline.
 
 # %%
-import tensorflow_datasets as tfds
-
 for name in ["imagenette", "imagenet2012"]:
     mock = DATASET != name
     c = T.make_config(dataset=name, scale="ci", mock=mock, out_dir=OUT_DIR)
@@ -125,9 +123,10 @@ model.summary(line_length=100)
 # %% [markdown]
 # ## Training
 #
-# `ReduceLROnPlateau` divides the learning rate by 10 when validation
-# accuracy stops improving; `ModelCheckpoint` keeps the best model in
-# `OUT_DIR/checkpoint.keras`; `CSVLogger` writes `history.csv`.
+# `ReduceLROnPlateau` divides the learning rate by 10 when the validation
+# loss stops improving (`T.LR_SCHEDULE_NOTE` says why not the accuracy); `BackupAndRestore` keeps the last finished epoch
+# in `OUT_DIR/resume/` until training ends (run again after an interruption
+# to resume); `CSVLogger` writes `history.csv`.
 
 # %%
 t0 = time.time()

@@ -1,5 +1,6 @@
 """The README's examples run as written."""
 
+import os
 import pathlib
 import re
 import subprocess
@@ -24,11 +25,16 @@ def python_blocks():
 def test_quick_start_runs_when_pasted(tmp_path):
     (quick_start,) = [block for block in python_blocks()
                       if "lrn_model.keras" in block]
+    work, temp = tmp_path / "work", tmp_path / "temp"
+    work.mkdir()
+    temp.mkdir()
     result = subprocess.run([sys.executable, "-c", quick_start],
-                            cwd=tmp_path, capture_output=True, text=True,
-                            timeout=600)
+                            cwd=work, env=dict(os.environ, TMPDIR=str(temp)),
+                            capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert (tmp_path / "lrn_model.keras").exists()
+    # the model goes to a temporary folder, not the working folder
+    assert list(temp.glob("*/lrn_model.keras"))
+    assert not list(work.iterdir())
 
 
 def test_converter_examples_print_what_the_readme_says():

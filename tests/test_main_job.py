@@ -1,0 +1,188 @@
+"""The main job, ``examples/train_alexnet.py``, as a command-line tool.
+
+It runs as a user runs it, in a subprocess at its smallest scale: with stdout
+redirected to a file (a log: a banner, one plain line per epoch, no control
+characters, a summary naming the output folder and each file with its size)
+and on a pseudo-terminal (Keras's live progress bar).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+
+import keras
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "examples", "train_alexnet.py")
+
+# The job is a TensorFlow one (tf.data pipelines, TensorFlow's device set-up)
+# whatever backend a test session selects, and it prints the same lines; the
+# TensorFlow session runs it, the JAX and PyTorch sessions would repeat it.
+runs_the_job = pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="the main job is a TensorFlow (tf.data) job; the TensorFlow session runs it")
+
+# The smallest real run: 2 epochs (to count the per-epoch lines) on 64 images.
+SMALL = ["--scale", "ci", "--epochs", "2", "--train-limit", "64", "--val-limit", "32"]
+UNITS = {"bytes": 1, "kB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def _env():
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in [ROOT, env.get("PYTHONPATH")] if p)
+    env.pop("KERAS_LRN_SCALE", None)
+    env.pop("KERAS_LRN_DATASET", None)
+    return env
+
+
+def _import_script():
+    sys.path.insert(0, os.path.dirname(SCRIPT))
+    try:
+        import train_alexnet
+    finally:
+        sys.path.remove(os.path.dirname(SCRIPT))
+    return train_alexnet
+
+
+def _check_summary(log, out_dir):
+    """The summary names the folder and lists each file it holds with its
+    size; returns the listed names."""
+    lines = log.rstrip("\n").splitlines()
+    assert lines[-1].startswith(f"output folder: {out_dir} ("), lines[-1]
+    header = [i for i, line in enumerate(lines) if line.startswith("wrote ")]
+    assert header and lines[header[-1]].endswith(f" files to {out_dir}:")
+    listed = {}
+    for line in lines[header[-1] + 1:-1]:
+        name, number, unit = re.match(r"  (\S+)\s+([\d.]+) (bytes|kB|MB|GB)  \S", line).groups()
+        listed[name] = float(number) * UNITS[unit]
+    assert len(listed) == int(lines[header[-1]].split()[1])
+    # every file in the folder is listed (no leftover checkpoint or resume
+    # state), with the size it has to the printed precision
+    assert set(os.listdir(out_dir)) == set(listed)
+    for name, printed in listed.items():
+        size = os.path.getsize(os.path.join(out_dir, name))
+        unit = 1 if size < 1e3 else 1e3 if size < 1e6 else 1e6 if size < 1e9 else 1e9
+        assert abs(size - printed) <= 0.05 * unit + 0.5, (name, size, printed)
+    return set(listed)
+
+
+@runs_the_job
+def test_log_redirected_to_a_file_is_plain_and_names_what_it_wrote(tmp_path):
+    log_path = tmp_path / "job.log"
+    with open(log_path, "wb") as log_file:
+        proc = subprocess.run([sys.executable, SCRIPT, *SMALL], cwd=tmp_path, env=_env(),
+                              stdout=log_file, stderr=subprocess.STDOUT, timeout=900)
+    raw = log_path.read_bytes()
+    log = raw.decode("utf-8")
+    assert proc.returncode == 0, log[-3000:]
+    for control in (b"\r", b"\x08", b"\x1b"):
+        assert control not in raw, f"{control!r} in the log"
+    # nothing but the job's own lines: no warnings, no TensorFlow start-up lines
+    assert not re.search(r"warn|absl|oneDNN|cpu_feature_guard", log, re.I), log[:3000]
+
+    out_dir = str(tmp_path / "alexnet_run")  # the default --out-dir, in the working folder
+    lines = log.splitlines()
+    assert lines[0].startswith("keras-lrn main job")
+    banner = lines[:lines.index(next(line for line in lines if line.startswith("data:")))]
+    for field, value in [("dataset", "digits"), ("backend", "tensorflow"), ("device", "CPU"),
+                         ("versions", f"Keras {keras.__version__}"),
+                         ("output folder", out_dir), ("progress", "one line per epoch")]:
+        assert any(line.startswith(f"  {field} ") and value in line for line in banner), field
+
+    epochs = [line for line in lines if line.startswith("epoch ")]
+    assert [line.split()[1] for line in epochs] == ["1/2", "2/2"], epochs
+    for line in epochs:
+        assert re.search(r"  loss [\d.]+ .* val_accuracy [\d.]+ .*  lr [\d.e-]+  [\d.]+ s", line)
+
+    assert _check_summary(log, out_dir) == {
+        "alexnet_final.keras", "history.csv", "learning_curves.png", "results.json"}
+    results = json.loads((tmp_path / "alexnet_run" / "results.json").read_text())
+    assert results["output_dir"] == out_dir and results["epochs_run"] == 2
+    assert results["reloaded_predictions_match"]
+    # digits trains without flips, so the paper's 10 crops are 5 here
+    assert results["multi_crop_count"] == 5 and not any("ten_crop" in k for k in results)
+    for key in ["centre_crop_top1", "multi_crop_top1", "multi_crop_top5"]:
+        assert 0.0 <= results[key] <= 1.0
+
+
+@runs_the_job
+@pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
+def test_live_progress_bar_on_a_terminal_for_the_tfds_path(tmp_path):
+    import pty
+
+    out_dir = tmp_path / "out"
+    args = [sys.executable, SCRIPT, "--dataset", "imagenette", "--mock", "--scale", "ci",
+            "--train-limit", "32", "--val-limit", "16", "--out-dir", str(out_dir)]
+    controller, terminal = pty.openpty()
+    proc = subprocess.Popen(args, cwd=tmp_path, env=_env(), stdin=subprocess.DEVNULL,
+                            stdout=terminal, stderr=terminal)
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the job closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    assert proc.wait(timeout=900) == 0, b"".join(chunks)[-3000:]
+    output = b"".join(chunks).decode("utf-8", "replace")
+    assert "progress       a live bar (stdout is a terminal)" in output
+    assert "\x08" in output or "\r\x1b" in output  # Keras redraws its bar in place
+    assert not re.search(r"^epoch \d+/\d+  loss", output, re.M)
+    summary = output.replace("\r\n", "\n")
+    assert _check_summary(summary, str(out_dir)) == {
+        "alexnet_final.keras", "history.csv", "learning_curves.png", "results.json"}
+    results = json.loads((out_dir / "results.json").read_text())
+    assert results["num_classes"] == 10 and results["reloaded_predictions_match"]
+    assert results["multi_crop_count"] == 10  # imagenette trains with flips
+
+
+def test_help_lists_every_option_with_its_default():
+    train_alexnet = _import_script()
+    parser = train_alexnet.build_parser()
+    text = parser.format_help()
+    options = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    assert len(options) >= 18
+    for action in options:
+        assert action.option_strings[0] in text
+        assert "default:" in (action.help or ""), action.option_strings
+
+
+def test_fc_biases_follow_the_number_of_classes_at_every_scale():
+    """FC_BIAS_NOTE: the paper's bias 1 stalls 10-class training; 1000-class
+    ImageNet keeps it (None: the builder's, i.e. the paper's, init)."""
+    train_alexnet = _import_script()
+    for scale in train_alexnet.SCALES:
+        for dataset in ("digits", "imagenette"):
+            assert train_alexnet.make_config(dataset, scale).fc_bias == 0.0, (dataset, scale)
+        assert train_alexnet.make_config("imagenet2012", scale).fc_bias is None
+        assert not train_alexnet.make_config("digits", scale).flip  # mirrored digits change meaning
+        assert train_alexnet.make_config("digits", scale, fc_bias=1.0).fc_bias == 1.0
+
+
+def test_seed_changes_the_initialization_not_the_data_split():
+    import numpy as np
+
+    train_alexnet = _import_script()
+
+    def validation_images(**overrides):
+        cfg = train_alexnet.make_config("digits", "ci", val_limit=0, **overrides)
+        _, val, _ = train_alexnet.load_raw(cfg)
+        return np.stack([image.numpy() for image, _ in val])
+
+    reference = validation_images(seed=0)
+    np.testing.assert_array_equal(validation_images(seed=1), reference)
+    assert validation_images(split_seed=1).tobytes() != reference.tobytes()
+
+    def conv1_kernel(seed):
+        cfg = train_alexnet.make_config("digits", "ci", seed=seed)
+        model = train_alexnet.build_model(cfg, num_classes=10)
+        return np.asarray(model.get_layer("conv1").kernel)
+
+    assert not np.array_equal(conv1_kernel(0), conv1_kernel(1))
