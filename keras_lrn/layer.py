@@ -204,17 +204,15 @@ class LocalResponseNormalization(keras.layers.Layer):
         for name, weight in self.learned_weights.items():
             value[name] = learnable_lrn.from_weight(weight)
         if self.window == "exponential":
-            channel_axis = -1 if self.data_format == "channels_last" else 1
-
-            def window_sum(squares):
-                return learnable_lrn.exponential_window_sum(
-                    squares, value["window_scale"], channel_axis)
+            window = learnable_lrn.ExponentialWindow(
+                value["window_scale"],
+                -1 if self.data_format == "channels_last" else 1)
         else:
-            window_sum = lrn_ops.Window.of(
+            window = lrn_ops.Window.of(
                 inputs.shape, self.size, self.mode, self.data_format,
-                self.even_window_side).sum
+                self.even_window_side)
         return learnable_lrn.learnable_lrn(
-            inputs, value["alpha"], value["beta"], value["bias"], window_sum)
+            inputs, value["alpha"], value["beta"], value["bias"], window)
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -125,7 +125,7 @@ def from_weight(weight):
     return ops.exp(weight)
 
 
-def learnable_lrn(x, alpha, beta, bias, window_sum):
+def learnable_lrn(x, alpha, beta, bias, window):
     """LRN with parameters that may be tensors, differentiated by autodiff.
 
     Args:
@@ -133,9 +133,11 @@ def learnable_lrn(x, alpha, beta, bias, window_sum):
         alpha, beta, bias: Scalars, Python floats or tensors (learned
             parameters; a float `beta` takes `keras_lrn.ops`' fast paths for
             0.5, 0.75 and 1).
-        window_sum: A function of the squared input in the compute dtype,
-            returning the window sums: `exponential_window_sum` or a
-            `keras_lrn.ops.Window`'s `sum`.
+        window: The window, whose `sum` method sums the squared input in
+            the compute dtype: an `ExponentialWindow` or a box,
+            `keras_lrn.ops.Window` (with tensor alpha, beta and bias, on
+            TensorFlow, a hand-written gradient:
+            `_box_lrn_with_gradient`).
 
     Returns:
         `x / (bias + alpha * window_sum(x ** 2)) ** beta`, in the dtype of
@@ -145,12 +147,74 @@ def learnable_lrn(x, alpha, beta, bias, window_sum):
     compute_dtype = lrn_ops._compute_dtype(input_dtype)
     x = ops.cast(x, compute_dtype)
     alpha, bias = _in_dtype(alpha, compute_dtype), _in_dtype(bias, compute_dtype)
-    t = bias + alpha * window_sum(ops.square(x))
+    if (
+        isinstance(window, lrn_ops.Window)
+        and not any(isinstance(v, (int, float)) for v in (alpha, beta, bias))
+        and keras.backend.backend() == "tensorflow"
+    ):
+        y = _box_lrn_with_gradient(x, alpha, _in_dtype(beta, compute_dtype),
+                                   bias, window)
+        return ops.cast(y, input_dtype)
+    t = bias + alpha * window.sum(ops.square(x))
     if isinstance(beta, (int, float)):
         y = x * lrn_ops._inverse_power(t, beta)
     else:
         y = x * ops.exp(-_in_dtype(beta, compute_dtype) * ops.log(t))
     return ops.cast(y, input_dtype)
+
+
+def _box_lrn_with_gradient(x, alpha, beta, bias, window):
+    """The box-window LRN with alpha, beta and bias all tensors, and a
+    hand-written vector-Jacobian product that reuses the forward's `t`,
+    `log(t)` and window sum.
+
+    With `y = x * exp(-beta * log(t))`, `t = bias + alpha * total` and
+    `u = upstream * y / t`: `dx = upstream * t**-beta - 2 alpha beta x *
+    window_sum_transposed(u)`, `dalpha = -beta * sum(u * total)`,
+    `dbias = -beta * sum(u)`, `dbeta = -sum(upstream * y * log(t))`. Built
+    from differentiable ops, so second-order gradients with respect to `x`
+    follow. Used on TensorFlow, where under XLA it costs less than autodiff;
+    on JAX, `jax.custom_gradient` cost more than autodiff of the formula
+    (benchmarks/learned_results.md), and JAX and PyTorch differentiate the
+    formula.
+    """
+
+    @ops.custom_gradient
+    def lrn(x, alpha, beta, bias):
+        total = window.sum(ops.square(x))
+        t = bias + alpha * total
+        log_t = ops.log(t)
+        scale = ops.exp(-beta * log_t)
+        y = x * scale
+
+        def grad(*args, upstream=None):
+            if upstream is None:
+                (upstream,) = args
+            upstream = ops.cast(upstream, y.dtype)
+            u = upstream * y / t
+            dx = upstream * scale - (2.0 * alpha * beta) * x * (
+                window.transposed().sum(u))
+            return (dx, -beta * ops.sum(u * total),
+                    -ops.sum(upstream * y * log_t), -beta * ops.sum(u))
+
+        return y, grad
+
+    return lrn(x, alpha, beta, bias)
+
+
+class ExponentialWindow:
+    """The exponential window across channels: weight
+    `exp(-|c - c'| / scale)` for every channel c' of channel c, summed by
+    `method` (see `exponential_window_sum`)."""
+
+    def __init__(self, scale, axis, method="auto"):
+        self.scale = scale
+        self.axis = axis
+        self.method = method
+
+    def sum(self, values):
+        return exponential_window_sum(values, self.scale, self.axis,
+                                      self.method)
 
 
 def exponential_window_sum(values, window_scale, axis,
