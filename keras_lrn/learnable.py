@@ -255,7 +255,8 @@ def _exponential_sum_by_matrix(values, decay, axis, channels):
     last = len(values.shape) - 1
     if axis != last:
         values = ops.moveaxis(values, axis, last)
-    total = ops.matmul(values, kernel)
+    # einsum, not matmul: Keras's PyTorch matmul returns float32 for float64
+    total = ops.einsum("...c,cd->...d", values, kernel)
     return total if axis == last else ops.moveaxis(total, last, axis)
 
 

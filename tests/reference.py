@@ -195,7 +195,7 @@ def differentiable_exponential_lrn(x, alpha, beta, bias, window_scale,
             keras.backend.standardize_dtype(x.dtype)))
     kernel = keras.ops.exp(-distances / window_scale)
     squares = keras.ops.moveaxis(keras.ops.square(x), channel_axis, -1)
-    total = keras.ops.moveaxis(keras.ops.matmul(squares, kernel), -1,
-                               channel_axis)
+    total = keras.ops.moveaxis(
+        keras.ops.einsum("...i,ij->...j", squares, kernel), -1, channel_axis)
     beta = keras.ops.convert_to_tensor(beta, dtype=x.dtype)
     return x / keras.ops.power(bias + alpha * total, beta)

@@ -122,12 +122,21 @@ def gradients(function, arguments, upstream, compiled=False):
     else:
         import torch
 
-        tensors = [torch.tensor(np.asarray(a), requires_grad=True)
-                   for a in arguments]
-        loss = keras.ops.sum(function(*tensors)
-                             * keras.ops.convert_to_tensor(upstream))
+        tensors = [_torch_tensor(a).requires_grad_() for a in arguments]
+        loss = keras.ops.sum(function(*tensors) * _torch_tensor(upstream))
         result = torch.autograd.grad(loss, tensors)
     return [keras.ops.convert_to_numpy(g) for g in result]
+
+
+def _torch_tensor(array):
+    """A PyTorch tensor of `array`'s dtype (torch cannot read bfloat16
+    NumPy arrays)."""
+    import torch
+
+    array = np.asarray(array)
+    if array.dtype == reference.NUMPY_DTYPES["bfloat16"]:
+        return torch.tensor(array.astype(np.float32)).to(torch.bfloat16)
+    return torch.tensor(array)
 
 
 def layer_function(layer):
@@ -152,8 +161,9 @@ def values_from(case, weights):
         values["window_scale"] = case["window_scale"]
     learned = [n for n in EXPONENTIAL if n in learned_names(case)]
     for name, weight in zip(learned, weights):
-        values[name] = keras.ops.exp(weight) if not isinstance(
-            weight, np.ndarray) else np.exp(weight)
+        values[name] = (np.exp(weight)
+                        if isinstance(weight, (np.ndarray, np.generic))
+                        else keras.ops.exp(weight))
     return values
 
 
