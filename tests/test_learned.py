@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import keras_lrn
+from keras_lrn import learnable as learnable_lrn
 from tests import reference
 
 BACKEND = keras.backend.backend()
@@ -252,6 +253,25 @@ def test_converters_refuse_what_a_framework_cannot_express(case, converter):
 
 # --- values and gradients ----------------------------------------------------
 
+@pytest.mark.parametrize("method", ["matrix", "scan", "auto"])
+@pytest.mark.parametrize("channels, axis", [(1, -1), (7, 1), (8, -1),
+                                            (200, -1)])
+def test_exponential_window_sum_methods_match_the_double_loop(
+        rng, float64, method, channels, axis):
+    """Both ways of summing (and "auto", which picks the scans above
+    MATRIX_PRODUCT_MAX_CHANNELS) against the explicit double loop."""
+    data_format = "channels_last" if axis == -1 else "channels_first"
+    shape = (2, 3, channels) if axis == -1 else (2, channels, 3)
+    x = rng.uniform(0.5, 2, shape)
+    squares = keras.ops.convert_to_tensor(x**2)
+    total = keras.ops.convert_to_numpy(
+        learnable_lrn.exponential_window_sum(squares, 2.5, axis, method))
+    # the reference LRN with alpha 1, beta 1, bias 1 gives x / (1 + total)
+    expected = x / reference.exponential_lrn(x, 1.0, 1.0, 1.0, 2.5,
+                                             data_format=data_format) - 1.0
+    np.testing.assert_allclose(total, expected, rtol=1e-12)
+
+
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_matches_the_float64_formula_with_exact_gradients(rng, float64,
                                                           case):
@@ -438,3 +458,21 @@ def test_learns_the_parameters_of_a_teacher(rng):
                for w in student.trainable_weights}
     for name, value in teacher.items():
         assert learned[name] == pytest.approx(value, rel=0.03), learned
+
+
+def test_alexnet_offers_learned_lrn_at_its_two_lrn_positions(rng):
+    from keras_lrn.applications import AlexNet
+
+    fixed = AlexNet(input_shape=(67, 67, 3), classes=10)
+    model = AlexNet(normalization="learned", input_shape=(67, 67, 3),
+                    classes=10)
+    norms = [layer for layer in model.layers
+             if isinstance(layer, keras_lrn.LocalResponseNormalization)]
+    assert [layer.name for layer in norms] == ["norm1", "norm2"]
+    for layer in norms:
+        assert layer.window == "exponential"
+        assert [w.name for w in layer.trainable_weights] == list(EXPONENTIAL)
+        assert (layer.alpha, layer.beta, layer.bias) == (1e-4, 0.75, 2.0)
+    assert model.count_params() == fixed.count_params() + 8
+    x = rng.uniform(0, 1, (1, 67, 67, 3)).astype(np.float32)
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(model(x))))
