@@ -177,20 +177,23 @@ def _box_lrn_with_gradient(x, alpha, beta, bias, window):
     Built from differentiable ops, so second-order gradients with respect to
     `x` follow. Autodiff of the formula cost 1.6-3.9x the fixed layer under
     XLA, mostly because XLA fused `log(t)` into the serial loop of the sum
-    for `dbeta`; keeping `log(t)` as the residual avoids that
-    (benchmarks/learned_results.md). Used on TensorFlow and JAX (through
-    `jax.custom_vjp`: `jax.custom_gradient` ran slower); PyTorch, with no
-    XLA, differentiates the formula.
+    for `dbeta`. On JAX (`jax.custom_vjp`; `jax.custom_gradient` ran
+    slower) the residual is `log(t)`, which avoids that; on TensorFlow
+    keeping `t` and recomputing `log(t)` measured faster
+    (benchmarks/learned_results.md). PyTorch, with no XLA, differentiates
+    the formula.
     """
 
     def forward(x, alpha, beta, bias):
-        log_t = ops.log(bias + alpha * window.sum(ops.square(x)))
-        return x * ops.exp(-beta * log_t), log_t
+        t = bias + alpha * window.sum(ops.square(x))
+        log_t = ops.log(t)
+        return x * ops.exp(-beta * log_t), t, log_t
 
-    def backward(x, alpha, beta, bias, log_t, upstream):
+    def backward(x, alpha, beta, bias, t, log_t, upstream):
         upstream = ops.cast(upstream, x.dtype)
         scaled = upstream * ops.exp(-beta * log_t)
-        u = upstream * x * ops.exp(-(beta + 1.0) * log_t)
+        u = (upstream * x * ops.exp(-(beta + 1.0) * log_t) if t is None
+             else scaled * x / t)
         dx = scaled - (2.0 * alpha * beta) * x * window.transposed().sum(u)
         total = window.sum(ops.square(x))
         return (dx, -beta * ops.sum(u * total),
@@ -204,23 +207,23 @@ def _box_lrn_with_gradient(x, alpha, beta, bias, window):
             return forward(x, alpha, beta, bias)[0]
 
         def lrn_forward(x, alpha, beta, bias):
-            y, log_t = forward(x, alpha, beta, bias)
+            y, _, log_t = forward(x, alpha, beta, bias)
             return y, (x, alpha, beta, bias, log_t)
 
         def lrn_backward(residuals, upstream):
-            return backward(*residuals, upstream)
+            return backward(*residuals[:4], None, residuals[4], upstream)
 
         lrn.defvjp(lrn_forward, lrn_backward)
         return lrn(x, alpha, beta, bias)
 
     @ops.custom_gradient
     def lrn(x, alpha, beta, bias):
-        y, log_t = forward(x, alpha, beta, bias)
+        y, t, _ = forward(x, alpha, beta, bias)
 
         def grad(*args, upstream=None):
             if upstream is None:
                 (upstream,) = args
-            return backward(x, alpha, beta, bias, log_t, upstream)
+            return backward(x, alpha, beta, bias, t, ops.log(t), upstream)
 
         return y, grad
 
