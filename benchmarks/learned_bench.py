@@ -7,7 +7,8 @@ parameter) under XLA: `tf.function(jit_compile=True)` on TensorFlow,
 - the time of a learnable box-window layer (alpha, beta, bias learned)
   against the fixed layer, and their ratio (the target is <= 1.5x);
 - the exponential window by matrix product and by doubling scans at
-  C = 96 (AlexNet's conv1 output, 55x55) and C = 384 (conv3, 13x13).
+  C = 96 (AlexNet's conv1 output, 55x55), C = 384 (conv3, 13x13) and
+  C = 1536 (7x7), to place the crossover.
 
 The machine may be shared: the cases are interleaved round by round and the
 median of the rounds is reported.
@@ -105,7 +106,7 @@ def cases(batch):
         keras_lrn.LocalResponseNormalization(learnable=True))
     yield "box fixed C=96", fixed, [x1], conv1
     yield "box learned C=96", learned, [x1] + initial, conv1
-    for channels, spatial in ((96, 55), (384, 13)):
+    for channels, spatial in ((96, 55), (384, 13), (1536, 7)):
         shape = (batch, spatial, spatial, channels)
         x = rng.uniform(0, 10, shape).astype("float32")
         for method in ("matrix", "scan"):
@@ -151,7 +152,7 @@ def main():
         print(f"  {name:28s} {value:9.2f}")
     print(f"  ratio learned/fixed box (target <= 1.5): "
           f"{median['box learned C=96'] / median['box fixed C=96']:.2f}")
-    for channels in (96, 384):
+    for channels in (96, 384, 1536):
         ratio = (median[f"exponential scan C={channels}"]
                  / median[f"exponential matrix C={channels}"])
         print(f"  ratio scan/matrix C={channels}: {ratio:.2f}")

@@ -32,9 +32,12 @@ WINDOWS = ("box", "exponential")
 
 # Up to this many channels the exponential window sum is a matrix product
 # with the C x C kernel; above, two doubling scans along the channel axis.
-# Chosen from benchmarks/learned_bench.py (benchmarks/learned_results.md):
-# under XLA on the CPU the product wins at C = 96 and the scans at C = 384.
-MATRIX_PRODUCT_MAX_CHANNELS = 128
+# Measured under XLA on the CPU, TensorFlow and JAX (benchmarks/
+# learned_bench.py, benchmarks/learned_results.md): the product is 3-4x
+# faster at C = 96 and 384 and 1.6x at C = 1536; the gap halves per 4x
+# channels, so the scans would win from about 4096, where the kernel alone
+# holds 64 MiB. The product is the cheaper path up to 2048.
+MATRIX_PRODUCT_MAX_CHANNELS = 2048
 
 
 def validate_arguments(learnable, window, window_scale, mode, alpha, beta,

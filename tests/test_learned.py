@@ -258,8 +258,7 @@ def test_converters_refuse_what_a_framework_cannot_express(case, converter):
                                             (200, -1)])
 def test_exponential_window_sum_methods_match_the_double_loop(
         rng, float64, method, channels, axis):
-    """Both ways of summing (and "auto", which picks the scans above
-    MATRIX_PRODUCT_MAX_CHANNELS) against the explicit double loop."""
+    """Both ways of summing, and "auto", against the explicit double loop."""
     data_format = "channels_last" if axis == -1 else "channels_first"
     shape = (2, 3, channels) if axis == -1 else (2, channels, 3)
     x = rng.uniform(0.5, 2, shape)
