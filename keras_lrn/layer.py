@@ -65,12 +65,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         window: "box" (default: `size` neighbours) or "exponential": across
             channels, every channel c' weighs `exp(-|c - c'| / window_scale)`
             (1 at distance 0; `size` is unused), Miller, Chung & Miller's
-            divisive normalization. Their code (github.com/MikiMiller95/
-            DivisiveNormalization) computes `x**2 / (k * (1 + alpha_p /
-            lambda * sum))**beta`, i.e. `bias = k`, `alpha = k * alpha_p /
-            lambda`, `window_scale = lambda` here, with `x` instead of `x**2`
-            in the numerator and their kernel cut at about 4 lambda channels
-            on each side (this one spans all channels).
+            divisive normalization. Their released code (github.com/
+            MikiMiller95/DivisiveNormalization; the paper's own equation was
+            not checked) computes `x**2 / (k * (1 + alpha_p / lambda *
+            sum))**beta`, i.e. `bias = k`, `alpha = k * alpha_p / lambda`,
+            `window_scale = lambda` here, with `x` instead of `x**2` in the
+            numerator and their kernel cut at about 4 lambda channels on
+            each side (this one spans all channels).
         window_scale: The exponential window's decay length lambda, in
             channels (> 0); only with window="exponential".
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.

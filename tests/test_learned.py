@@ -445,7 +445,8 @@ def test_learns_the_parameters_of_a_teacher(rng):
     teacher = dict(alpha=0.1, beta=0.6, bias=1.5)
     # activations over two decades, so that alpha, beta and bias all matter
     x = np.exp(rng.uniform(-3, 2, (64, 2, 2, 8))).astype(np.float32)
-    y = reference.lrn(x, 3, **teacher).astype(np.float32)
+    y = keras.ops.convert_to_numpy(
+        keras_lrn.LocalResponseNormalization(size=3, **teacher)(x))
     student = keras_lrn.LocalResponseNormalization(
         size=3, alpha=1e-4, beta=0.75, bias=2.0, learnable=True)
     model = keras.Sequential([keras.Input((2, 2, 8)), student])
