@@ -132,7 +132,8 @@ def main():
 
     steps = {}
     for name, function, arguments, shape in cases(args.batch):
-        upstream = np.random.default_rng(1).normal(size=shape).astype("float32")
+        upstream = np.random.default_rng(1).normal(size=shape).astype(
+            "float32")
         run = make_step(function, arguments)
         run(upstream)  # compile
         steps[name] = (run, upstream)

@@ -201,7 +201,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     def _call_learnable(self, inputs):
         """LRN with the learned parameters' current values and the chosen
         window, through `keras_lrn.learnable`."""
-        value = {name: getattr(self, name) for name in learnable_lrn.PARAMETERS}
+        value = {name: getattr(self, name)
+                 for name in learnable_lrn.PARAMETERS}
         for name, weight in self.learned_weights.items():
             value[name] = learnable_lrn.from_weight(weight)
         if self.window == "exponential":
@@ -234,11 +235,10 @@ class LocalResponseNormalization(keras.layers.Layer):
         )
         # only where they differ from the defaults: files saved with
         # default settings keep the config of release 0.1.0
-        for name, value, default in (("learnable", self.learnable, False),
-                                     ("window", self.window, "box"),
-                                     ("window_scale", self.window_scale, None)):
-            if value != default:
-                config[name] = value
+        for name, default in (("learnable", False), ("window", "box"),
+                              ("window_scale", None)):
+            if getattr(self, name) != default:
+                config[name] = getattr(self, name)
         return config
 
     # Converters from other frameworks' hyperparameters. Each goes through a

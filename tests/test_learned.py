@@ -410,7 +410,7 @@ def test_second_order_in_x_matches_autodiff_of_the_formula(rng, float64,
     np.testing.assert_allclose(actual, expected, rtol=1e-9, atol=1e-11)
 
 
-# --- saving and learning -------------------------------------------------------
+# --- saving and learning ----------------------------------------------------
 
 def test_keras_file_keeps_the_learned_values(rng, tmp_path):
     inputs = keras.Input((3, 3, 8))
