@@ -3,6 +3,7 @@
 import keras
 
 from keras_lrn import conventions
+from keras_lrn import learnable as learnable_lrn
 from keras_lrn import ops as lrn_ops
 
 
@@ -68,6 +69,27 @@ class LocalResponseNormalization(keras.layers.Layer):
             `ValueError` where that op cannot compute the layer (other
             backends, modes, ranks, layouts, even sizes, float64);
             "portable" always uses the `keras.ops` implementation.
+        learnable: False (default: fixed hyperparameters), True (alpha,
+            beta and bias become trainable weights of those names), or a
+            tuple of the names from ("alpha", "beta", "bias",
+            "window_scale") to learn ("window_scale" only with
+            window="exponential"; the paper learns all four). Each weight
+            holds the logarithm of its parameter, initialized from the
+            constructor's value, so the parameter stays > 0 and an
+            optimizer moves it by factors (alpha from 1e-4 to 1e-1 is 6.9
+            in the weight).
+        window: "box" (default: `size` neighbours) or "exponential": across
+            channels, every channel c' weighs `exp(-|c - c'| / window_scale)`
+            (1 at distance 0; `size` is unused), Miller, Chung & Miller's
+            divisive normalization. Their released code (github.com/
+            MikiMiller95/DivisiveNormalization; the paper's own equation was
+            not checked) computes `x**2 / (k * (1 + alpha_p / lambda *
+            sum))**beta`, i.e. `bias = k`, `alpha = k * alpha_p / lambda`,
+            `window_scale = lambda` here, with `x` instead of `x**2` in the
+            numerator and their kernel cut at about 4 lambda channels on
+            each side (this one spans all channels).
+        window_scale: The exponential window's decay length lambda, in
+            channels (> 0); only with window="exponential".
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -90,6 +112,10 @@ class LocalResponseNormalization(keras.layers.Layer):
     2e-05
 
     Reference:
+        - [Miller, Chung and Miller, Divisive Feature Normalization
+          Improves Image Recognition Performance in AlexNet, ICLR 2022](
+          https://openreview.net/forum?id=aOX3a9q3RVV) (learned parameters,
+          exponential window)
         - [Krizhevsky, Sutskever and Hinton, ImageNet Classification with
           Deep Convolutional Neural Networks, NeurIPS 2012, section 3.3](
           https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks)
@@ -108,6 +134,9 @@ class LocalResponseNormalization(keras.layers.Layer):
         data_format=None,
         even_window_side="after",
         implementation="auto",
+        learnable=False,
+        window="box",
+        window_scale=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -123,6 +152,16 @@ class LocalResponseNormalization(keras.layers.Layer):
         self.data_format = arguments["data_format"]
         self.even_window_side = even_window_side
         self.implementation = implementation
+        # Learned parameters and the exponential window (keras_lrn.learnable)
+        self.learned_parameters = learnable_lrn.validate_arguments(
+            learnable, window, window_scale, mode, alpha, beta, bias,
+            implementation,
+        )
+        self.learnable = (learnable if isinstance(learnable, bool)
+                          else list(self.learned_parameters))
+        self.window = window
+        self.window_scale = (None if window_scale is None
+                             else float(window_scale))
         self.input_spec = keras.layers.InputSpec(min_ndim=3)
         self.supports_masking = True
 
@@ -149,8 +188,18 @@ class LocalResponseNormalization(keras.layers.Layer):
             )
         else:
             self.input_spec = keras.layers.InputSpec(ndim=rank)
+        self.learned_weights = {
+            name: self.add_weight(
+                name=name, shape=(), autocast=False,
+                initializer=keras.initializers.Constant(
+                    learnable_lrn.to_weight(getattr(self, name))),
+            )
+            for name in self.learned_parameters
+        }
 
     def call(self, inputs):
+        if self.learned_parameters or self.window != "box":
+            return self._call_learnable(inputs)
         return lrn_ops.normalize(
             inputs,
             size=self.size,
@@ -162,6 +211,24 @@ class LocalResponseNormalization(keras.layers.Layer):
             even_window_side=self.even_window_side,
             implementation=self.implementation,
         )
+
+    def _call_learnable(self, inputs):
+        """LRN with the learned parameters' current values and the chosen
+        window, through `keras_lrn.learnable`."""
+        value = {name: getattr(self, name)
+                 for name in learnable_lrn.PARAMETERS}
+        for name, weight in self.learned_weights.items():
+            value[name] = learnable_lrn.from_weight(weight)
+        if self.window == "exponential":
+            window = learnable_lrn.ExponentialWindow(
+                value["window_scale"],
+                -1 if self.data_format == "channels_last" else 1)
+        else:
+            window = lrn_ops.Window.of(
+                inputs.shape, self.size, self.mode, self.data_format,
+                self.even_window_side)
+        return learnable_lrn.learnable_lrn(
+            inputs, value["alpha"], value["beta"], value["bias"], window)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -196,6 +263,12 @@ class LocalResponseNormalization(keras.layers.Layer):
                 "implementation": self.implementation,
             }
         )
+        # only where they differ from the defaults: files saved with
+        # default settings keep the config of release 0.1.0
+        for name, default in (("learnable", False), ("window", "box"),
+                              ("window_scale", None)):
+            if getattr(self, name) != default:
+                config[name] = getattr(self, name)
         return config
 
     @classmethod
@@ -300,6 +373,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         return self._to_convention("onnx")
 
     def _to_convention(self, convention):
+        if self.learned_parameters or self.window != "box":
+            raise ValueError(
+                f"{conventions.CONVENTIONS[convention].name}'s LRN has fixed "
+                "hyperparameters and a box window: it cannot express this "
+                "layer. Received: layer with "
+                f"learnable={self.learnable!r}, window={self.window!r}"
+            )
         return conventions.from_canonical(
             conventions.CONVENTIONS[convention], self.size, self.alpha,
             self.beta, self.bias, self.mode, self.even_window_side,

@@ -185,3 +185,38 @@ def differentiable_lrn(x, size, alpha, beta, bias, mode="across_channels",
     # beta as a tensor of x's dtype: PyTorch rounds a Python float to float32
     beta = keras.ops.convert_to_tensor(beta, dtype=x.dtype)
     return x / keras.ops.power(bias + alpha * total, beta)
+
+
+def exponential_lrn(x, alpha, beta, bias, window_scale,
+                    data_format="channels_last"):
+    """The exponential window (Miller, Chung & Miller, 2022), with an
+    explicit double loop over channel pairs: y_c = x_c / (bias + alpha *
+    sum_{c'} exp(-|c - c'| / window_scale) * x_c'^2) ** beta."""
+    x = np.asarray(x, dtype=np.float64)
+    channels_last = np.moveaxis(x, 1, -1) if data_format == "channels_first" else x
+    channels = channels_last.shape[-1]
+    total = np.zeros_like(channels_last)
+    for c in range(channels):
+        for other in range(channels):
+            total[..., c] += (np.exp(-abs(c - other) / window_scale)
+                              * channels_last[..., other] ** 2)
+    y = channels_last / (bias + alpha * total) ** beta
+    return np.moveaxis(y, -1, 1) if data_format == "channels_first" else y
+
+
+def differentiable_exponential_lrn(x, alpha, beta, bias, window_scale,
+                                   data_format="channels_last"):
+    """The exponential window in plain `keras.ops` with a distance matrix,
+    for autodiff with respect to `x` and every parameter (tensors allowed)."""
+    channel_axis = len(x.shape) - 1 if data_format == "channels_last" else 1
+    channels = x.shape[channel_axis]
+    positions = np.arange(channels)
+    distances = keras.ops.convert_to_tensor(
+        np.abs(positions[:, None] - positions[None, :]).astype(
+            keras.backend.standardize_dtype(x.dtype)))
+    kernel = keras.ops.exp(-distances / window_scale)
+    squares = keras.ops.moveaxis(keras.ops.square(x), channel_axis, -1)
+    total = keras.ops.moveaxis(
+        keras.ops.einsum("...i,ij->...j", squares, kernel), -1, channel_axis)
+    beta = keras.ops.convert_to_tensor(beta, dtype=x.dtype)
+    return x / keras.ops.power(bias + alpha * total, beta)

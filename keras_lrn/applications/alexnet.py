@@ -31,6 +31,23 @@ _LRN_FACTORIES = {
     ),
 }
 
+
+
+def _learned(lrn_factory):
+    """normalization="learned": the variant's LRN (its alpha, beta, bias)
+    with the exponential window of Miller, Chung & Miller (ICLR 2022) and all
+    four parameters learned. window_scale 2.5 starts the window's total
+    weight (coth(1 / 5) = 5.07) at the box's 5 channels."""
+
+    def factory(**kwargs):
+        config = lrn_factory(**kwargs).get_config()
+        config.update(window="exponential", window_scale=2.5,
+                      learnable=["alpha", "beta", "bias", "window_scale"])
+        return LocalResponseNormalization.from_config(config)
+
+    return factory
+
+
 DEFAULT_SIZE = 227
 ZOO_SIZE = 224
 MIN_SIZE = 67
@@ -130,8 +147,12 @@ def AlexNet(
             reference model: pool before norm, Caffe LRN settings) or
             `"bvlc"` (the ONNX model zoo's bvlc_alexnet).
         normalization: `"lrn"` (default), `"none"` (normalization layers
-            removed) or `"batchnorm"` (`BatchNormalization` at the same
-            positions), for ablations.
+            removed), `"batchnorm"` (`BatchNormalization` at the same
+            positions), for ablations, or `"learned"`: learned LRN (Miller,
+            Chung & Miller, ICLR 2022) at the same two positions (after
+            conv1 and conv2; the paper normalizes after all five convs),
+            with an exponential window of 2.5 channels and alpha, beta,
+            bias and window_scale trainable from the variant's values.
         group_implementation: `"native"` (`Conv2D(groups=2)`) or
             `"towers"` (explicit split/conv/concatenate).
         dropout: dropout rate before fc7 and fc8 (paper: 0.5).
@@ -164,6 +185,9 @@ def AlexNet(
     Returns:
         A `keras.Model`.
     """
+    learned = normalization == "learned"
+    if learned:
+        normalization = "lrn"
     _common.validate_builder(
         weights, dropout, normalization, group_implementation, pooling,
         classes, variant=variant, variants=VARIANTS,
@@ -178,6 +202,8 @@ def AlexNet(
         include_top, "AlexNet",
     )
     lrn_factory = _LRN_FACTORIES[variant]
+    if learned:
+        lrn_factory = _learned(lrn_factory)
     norm_first = variant != "caffenet"
     common = dict(data_format=data_format,
                   group_implementation=group_implementation,

@@ -1,0 +1,163 @@
+"""Learned LRN: what learning the parameters costs, and which exponential
+window sum is faster.
+
+Forward + backward (gradients with respect to the input and every learned
+parameter) under XLA: `tf.function(jit_compile=True)` on TensorFlow,
+`jax.jit` on JAX. Prints
+- the time of a learnable box-window layer (alpha, beta, bias learned)
+  against the fixed layer, and their ratio (the target is <= 1.5x);
+- the exponential window by matrix product and by doubling scans at
+  C = 96 (AlexNet's conv1 output, 55x55), C = 384 (conv3, 13x13) and
+  C = 1536 (7x7), to place the crossover.
+
+The machine may be shared: the cases are interleaved round by round and the
+median of the rounds is reported.
+
+    KERAS_BACKEND=tensorflow python benchmarks/learned_bench.py
+    KERAS_BACKEND=jax python benchmarks/learned_bench.py
+"""
+
+import argparse
+import statistics
+import time
+
+import keras
+import numpy as np
+
+import keras_lrn
+from keras_lrn import learnable
+
+
+def tensorflow_step(function, arguments):
+    """Forward + backward of sum(function(*arguments) * upstream), with
+    respect to every argument, XLA-compiled."""
+    import tensorflow as tf
+
+    arguments = [tf.constant(a) for a in arguments]
+
+    @tf.function(jit_compile=True)
+    def step(upstream, *arguments):
+        with tf.GradientTape() as tape:
+            tape.watch(arguments)
+            y = function(*arguments)
+        return tape.gradient(y, arguments, output_gradients=upstream)
+
+    def run(upstream):
+        return [g.numpy() for g in step(upstream, *arguments)]
+
+    return run
+
+
+def jax_step(function, arguments):
+    import jax
+    import jax.numpy as jnp
+
+    arguments = [jnp.asarray(a) for a in arguments]
+
+    def loss(upstream, *arguments):
+        return jnp.sum(function(*arguments) * upstream)
+
+    step = jax.jit(jax.grad(loss, argnums=tuple(range(1, 1 + len(arguments)))))
+
+    def run(upstream):
+        return jax.block_until_ready(step(upstream, *arguments))
+
+    return run
+
+
+def make_step(function, arguments):
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        return tensorflow_step(function, arguments)
+    if backend == "jax":
+        return jax_step(function, arguments)
+    raise SystemExit(f"no XLA benchmark on backend {backend!r}")
+
+
+def learned_box(layer):
+    """What a learnable box-window layer's `call` computes, as a function of
+    (x, *learned weights), so that both backends differentiate it alike."""
+    names = layer.learned_parameters
+
+    def function(x, *weights):
+        value = {name: getattr(layer, name) for name in learnable.PARAMETERS}
+        for name, weight in zip(names, weights):
+            value[name] = learnable.from_weight(weight)
+        window = keras_lrn.ops.Window.of(
+            x.shape, layer.size, layer.mode, layer.data_format,
+            layer.even_window_side)
+        return learnable.learnable_lrn(x, value["alpha"], value["beta"],
+                                       value["bias"], window)
+
+    initial = [np.float32(learnable.to_weight(getattr(layer, name)))
+               for name in names]
+    return function, initial
+
+
+def cases(batch):
+    rng = np.random.default_rng(0)
+    conv1 = (batch, 55, 55, 96)
+    x1 = rng.uniform(0, 10, conv1).astype("float32")
+
+    def fixed(x):
+        return keras_lrn.ops.local_response_normalization(x)
+
+    learned, initial = learned_box(
+        keras_lrn.LocalResponseNormalization(learnable=True))
+    yield "box fixed C=96", fixed, [x1], conv1
+    yield "box learned C=96", learned, [x1] + initial, conv1
+    for channels, spatial in ((96, 55), (384, 13), (1536, 7)):
+        shape = (batch, spatial, spatial, channels)
+        x = rng.uniform(0, 10, shape).astype("float32")
+        for method in ("matrix", "scan"):
+            def exponential(x, alpha, beta, bias, scale, method=method):
+                window = learnable.ExponentialWindow(
+                    learnable.from_weight(scale), -1, method)
+                return learnable.learnable_lrn(
+                    x, learnable.from_weight(alpha),
+                    learnable.from_weight(beta), learnable.from_weight(bias),
+                    window)
+
+            params = [np.float32(np.log(v)) for v in (1e-4, 0.75, 2.0, 3.0)]
+            yield (f"exponential {method} C={channels}", exponential,
+                   [x] + params, shape)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--iterations", type=int, default=5)
+    args = parser.parse_args()
+
+    steps = {}
+    for name, function, arguments, shape in cases(args.batch):
+        upstream = np.random.default_rng(1).normal(size=shape).astype(
+            "float32")
+        run = make_step(function, arguments)
+        run(upstream)  # compile
+        steps[name] = (run, upstream)
+    times = {name: [] for name in steps}
+    for _ in range(args.rounds):
+        for name, (run, upstream) in steps.items():
+            start = time.perf_counter()
+            for _ in range(args.iterations):
+                run(upstream)
+            times[name].append(
+                (time.perf_counter() - start) / args.iterations * 1e3)
+    median = {name: statistics.median(t) for name, t in times.items()}
+    print(f"backend {keras.backend.backend()}, XLA, forward+backward, batch "
+          f"{args.batch}, median of {args.rounds} interleaved rounds x "
+          f"{args.iterations} calls (ms)")
+    for name, value in median.items():
+        print(f"  {name:28s} {value:9.2f}")
+    print(f"  ratio learned/fixed box (target <= 1.5): "
+          f"{median['box learned C=96'] / median['box fixed C=96']:.2f}")
+    for channels in (96, 384, 1536):
+        ratio = (median[f"exponential scan C={channels}"]
+                 / median[f"exponential matrix C={channels}"])
+        print(f"  ratio scan/matrix C={channels}: {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
