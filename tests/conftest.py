@@ -1,3 +1,6 @@
+import contextlib
+
+import keras
 import numpy as np
 import pytest
 
@@ -11,3 +14,32 @@ def pytest_configure(config):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@contextlib.contextmanager
+def _float64_on_jax():
+    """JAX computes float64 only with `jax_enable_x64`; other backends
+    always do."""
+    if keras.backend.backend() != "jax":
+        yield
+        return
+    import jax
+
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        jax.config.update("jax_enable_x64", previous)
+
+
+@pytest.fixture
+def float64():
+    with _float64_on_jax():
+        yield
+
+
+@pytest.fixture(scope="module")
+def float64_for_module():
+    with _float64_on_jax():
+        yield

@@ -47,18 +47,7 @@ def lrn(x, size, alpha, beta, bias, mode="across_channels",
     """The canonical formula, summing every offset of the window explicitly:
     y = x / (bias + alpha * sum_{window} x^2) ** beta, zeros outside."""
     x = np.asarray(x, dtype=np.float64)
-    rank = x.ndim
-    before, after, axes = window_geometry(size, mode, data_format,
-                                          even_window_side, rank)
-    padded = np.pad(
-        x**2, [(before, after) if a in axes else (0, 0) for a in range(rank)]
-    )
-    total = np.zeros_like(x)
-    for offsets in itertools.product(range(size), repeat=len(axes)):
-        index = [slice(None)] * rank
-        for axis, offset in zip(axes, offsets):
-            index[axis] = slice(offset, offset + x.shape[axis])
-        total += padded[tuple(index)]
+    total = window_sum(x**2, size, mode, data_format, even_window_side)
     with np.errstate(invalid="ignore"):
         return x / (bias + alpha * total) ** beta
 

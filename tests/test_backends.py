@@ -47,22 +47,6 @@ if BACKEND == "jax":
     CONTEXTS["jit"] = jit
 
 
-@pytest.fixture
-def float64():
-    """JAX computes float64 only with `jax_enable_x64`."""
-    if BACKEND != "jax":
-        yield
-        return
-    import jax
-
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous)
-
-
 def lrn(x, case):
     return keras_lrn.ops.local_response_normalization(x, **case)
 

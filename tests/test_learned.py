@@ -48,22 +48,6 @@ def case_id(case):
                     + [case[k] for k in ("data_format", "mode") if k in case])
 
 
-@pytest.fixture
-def float64():
-    """JAX computes float64 only with `jax_enable_x64`."""
-    if BACKEND != "jax":
-        yield
-        return
-    import jax
-
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous)
-
-
 def make_layer(case, dtype="float64"):
     arguments = dict(case)
     arguments.setdefault("data_format", "channels_last")

@@ -25,20 +25,9 @@ PROPERTY_SETTINGS = settings(max_examples=40, deadline=None,
 GRADIENT_SETTINGS = settings(PROPERTY_SETTINGS, max_examples=25)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def float64_on_jax():
-    """JAX computes float64 only with `jax_enable_x64`."""
-    if BACKEND != "jax":
-        yield
-        return
-    import jax
-
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        jax.config.update("jax_enable_x64", previous)
+# float64 on JAX for the whole module: Hypothesis's @given tests take no
+# function-scoped fixtures
+pytestmark = pytest.mark.usefixtures("float64_for_module")
 
 
 def contexts():
