@@ -291,7 +291,8 @@ def raise_if_native_unavailable(reason):
         raise ValueError(
             "implementation='native' calls tf.nn.local_response_normalization,"
             f" which cannot compute this layer: {reason}. Use "
-            "implementation='auto' or 'portable'."
+            "implementation='auto' or 'portable'. "
+            "Received: implementation='native'"
         )
 
 
