@@ -147,7 +147,8 @@ def test_first_release_file_still_loads_and_matches_the_formula(rng):
     assert layers["torch_even"].implementation == "auto"
     # atol: the float32 convolution's own rounding, seen where x @ W + b
     # cancels to near zero
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(model(x)),
+    # [x]: the saved model's inputs are a list of one
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(model([x])),
                                expected, rtol=1e-5, atol=1e-6)
 
 
