@@ -153,6 +153,22 @@ class _DropTfdsNoise(logging.Filter):
 
 logging.getLogger("absl").addFilter(_DropTfdsNoise())
 
+
+class _DropPredictRetracingNoise(logging.Filter):
+    """Each model traces its own predict function once per input shape
+    (evaluate_ten_crop's last batch is smaller). TensorFlow's retracing
+    detector counts those traces across models, so a process that trains
+    several models in turn (notebook 2's ablation) is told about "excessive"
+    retracing that is one trace per model and shape."""
+
+    NOISE = re.compile(r"one_step_on_data_distributed at .* triggered tf\.function retracing")
+
+    def filter(self, record):
+        return not self.NOISE.search(record.getMessage())
+
+
+logging.getLogger("tensorflow").addFilter(_DropPredictRetracingNoise())
+
 DATASETS = ("digits", "imagenette", "imagenet2012")
 SCALES = ("ci", "offline", "full")
 PROGRESS = ("auto", "bar", "epochs", "none")
@@ -546,17 +562,22 @@ def read_history(path):
 def plot_history(history, path=None, num_classes=None):
     """Learning curves: cross-entropy and the weight-decay term apart
     (LOSS_NOTE), top-1 error, learning rate; every axis labelled. `history`
-    is a Keras History or read_history's dict; `path` saves a PNG."""
-    import matplotlib
-
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    is a Keras History or read_history's dict. With `path`, the figure is
+    saved there as a PNG, drawn off pyplot (no backend or open figure of the
+    caller's is touched); without, it is a pyplot figure to show."""
+    import matplotlib.figure
+    import matplotlib.ticker
 
     h = {k: np.asarray(v, dtype="float64")
          for k, v in (history if isinstance(history, dict) else history.history).items()}
     epochs = np.arange(1, len(h["loss"]) + 1)
-    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    if path is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(17, 3.6))
+    else:
+        fig = matplotlib.figure.Figure(figsize=(17, 3.6))
+    axes = fig.subplots(1, 4)
     ax = axes[0]
     ax.plot(epochs, h["crossentropy"], "o-", label="training (running mean over the epoch)")
     ax.plot(epochs, h["val_crossentropy"], "o-", label="validation (end of epoch)")
@@ -568,7 +589,7 @@ def plot_history(history, path=None, num_classes=None):
     ax = axes[1]
     ax.plot(epochs, h["val_loss"] - h["val_crossentropy"], "o-", color="C2",
             label="val_loss - val_crossentropy")
-    ax.set_title("weight-decay term (5e-4 / 2) ||w||²")
+    ax.set_title("weight-decay term (decay / 2) ||w||²")
     ax.set_ylabel("added to the loss (nats)")
     ax = axes[2]
     ax.plot(epochs, 100 * (1 - h["accuracy"]), "o-", label="training (running mean)")
@@ -581,11 +602,11 @@ def plot_history(history, path=None, num_classes=None):
     ax.set_ylabel("learning rate")
     for ax in axes:
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.legend(fontsize=8)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=90)
-        plt.close(fig)
     return fig
 
 
