@@ -59,7 +59,7 @@ cfg = T.make_config(dataset=DATASET, scale=SCALE, out_dir=OUT_DIR)
 # and seed one run of the script twin's job (T.run).
 ABLATION_ARMS = ("lrn", "none", "batchnorm")
 ABLATION = {"ci": dict(seeds=(0,), epochs=1),
-            "offline": dict(seeds=(0, 1, 2), epochs=8),
+            "offline": dict(seeds=(0, 1, 2), epochs=7),
             "full": dict(seeds=(0, 1, 2), epochs=cfg.epochs)}[SCALE]
 
 
