@@ -395,6 +395,33 @@ fig.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ### The signal at initialization
+#
+# The arms share the paper's N(0, 0.01) initialization, which starts the
+# network near chance (see the first run's first epochs). How strongly does
+# the input reach the top of the network, and how large is the first
+# gradient, in each arm? The cell builds each arm's seed-0 model as its
+# ablation run started (before any step) and measures, on one test batch,
+# the spread of pool5 (the features fed to fc6: the across-image standard
+# deviation, averaged over units) and the norm of the cross-entropy's
+# gradient with respect to conv1's kernel. Both are computed in training
+# mode, where BatchNorm uses the batch's statistics, as in the first steps.
+
+# %%
+xb, yb = next(iter(test_ds))
+for arm in ABLATION_ARMS:
+    m = T.build_model(dataclasses.replace(cfg, normalization=arm, seed=ABLATION["seeds"][0]), num_classes)
+    pool5 = np.asarray(keras.Model(m.inputs, m.get_layer("pool5").output)(xb, training=True))
+    spread = pool5.reshape(len(pool5), -1).std(0).mean()
+    kernel = m.get_layer("conv1").kernel
+    with tf.GradientTape() as tape:
+        ce = keras.ops.mean(keras.losses.sparse_categorical_crossentropy(yb, m(xb, training=True)))
+    (grad,) = tape.gradient(ce, [kernel])
+    print(f"{arm:>9}: pool5 spread across images {spread:.3g} (mean pool5 {pool5.mean():.3g}); "
+          f"|d cross-entropy / d conv1 kernel| {float(tf.norm(grad)):.3g}")
+    del m
+
+# %% [markdown]
 # ## The trained AlexNet on a real photograph
 #
 # The pipeline for an ImageNet model: a photograph that ships with

@@ -159,9 +159,14 @@ class _DropPredictRetracingNoise(logging.Filter):
     (evaluate_ten_crop's last batch is smaller). TensorFlow's retracing
     detector counts those traces across models, so a process that trains
     several models in turn (notebook 2's ablation) is told about "excessive"
-    retracing that is one trace per model and shape."""
+    retracing that is one trace per model and shape. Likewise, Keras's
+    TensorFlow backend runs a grouped convolution called eagerly on a CPU
+    (conv2, conv4, conv5) through a new XLA-compiled function each call
+    (keras/src/backend/tensorflow/nn.py, `_conv_xla`), which the detector
+    reports the same way."""
 
-    NOISE = re.compile(r"one_step_on_data_distributed at .* triggered tf\.function retracing")
+    NOISE = re.compile(r"(one_step_on_data_distributed|conv\.<locals>\._conv_xla) at .* "
+                       r"triggered tf\.function retracing")
 
     def filter(self, record):
         return not self.NOISE.search(record.getMessage())
