@@ -467,7 +467,7 @@ for wnid, _, p in top3:
     print(f"  {wnid}  p = {p:.4f}")
 print(f"largest probability {probs.max():.4f} (uniform: {1 / 1000:.4f})")
 
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+fig, axes = plt.subplots(1, 2, figsize=(6.3, 2.4), dpi=72)
 axes[0].imshow(photo)
 axes[0].set_title(f"china.jpg, {photo.shape[1]}x{photo.shape[0]}")
 axes[1].imshow(crop.astype("uint8"))
