@@ -253,8 +253,9 @@ del reloaded, rebuilt
 # script twin's job (`T.run`, i.e. `python examples/train_alexnet.py
 # --normalization {lrn,none,batchnorm} --seed S --epochs E`) with the settings
 # printed in the first cell: the same data, splits, recipe and learning rate
-# for every arm, fewer epochs than the run above to keep the whole ablation
-# within about 15-25 minutes on 2 CPU cores. `batchnorm` puts
+# for every arm, and 7 epochs (238 batches of 32) instead of the run
+# above's 15, so that the 9 runs take about 13 minutes on the 2-core machine
+# named in the first cell (764 s of cell time in the committed run). `batchnorm` puts
 # `BatchNormalization` where the two LRN layers were (after the ReLUs of conv1
 # and conv2); `none` removes them. Each run is scored once on the test split
 # (centre crop); the validation split only drives the learning-rate schedule.
@@ -422,6 +423,51 @@ for arm in ABLATION_ARMS:
     del m
 
 # %% [markdown]
+# ### What the ablation shows, and what it does not
+#
+# **What 7 epochs measure.** No arm has converged after 7 epochs: the main
+# run above (LRN, 15 epochs) was at chance for 3 epochs, passed 50%
+# validation accuracy in epoch 8 and 90% in epoch 11. At this budget the
+# ablation measures how soon each arm leaves the chance plateau that the
+# paper's N(0, 0.01) initialization starts on, at the paper's learning rate
+# for every arm, not the accuracy each arm would end at.
+#
+# **In this run** (test top-1, centre crop): no normalization 77.2%, 77.8%,
+# 90.8% (median 77.8%); LRN 53.1%, 64.2%, 64.7% (median 64.2%); BatchNorm
+# 23.1%, 23.9%, 27.8% (median 23.9%). Every seed of "none" is above every
+# LRN seed, and every LRN seed above every BatchNorm seed; with 3 seeds a
+# side that is the most an exact Mann–Whitney test can show (p = 0.10), so
+# none of these differences is significant at 0.05. No run failed by the
+# definition above (all are above 20%), though BatchNorm's are close to it.
+#
+# **Not reproducible run to run.** The same seed does not give the same
+# numbers on this CPU: an earlier execution of this same ablation code on
+# the same machine (not these outputs) gave LRN 59.4%, 62.2%, 60.6%; none
+# 90.0%, 56.7%, 91.7%; BatchNorm 41.1%, 28.3%, 23.9%. There, one "none"
+# seed fell below every LRN seed. What held in both executions: every
+# BatchNorm seed below every LRN and every "none" seed, and the median of
+# "none" above LRN's.
+#
+# **The signal at initialization** (the cell above): without normalization,
+# pool5's spread across images is 2.8x, and the conv1 gradient 3.0x, what
+# they are with LRN. LRN divides every activation by
+# (2 + 1e-4·Σa²)^0.75 ≥ 2^0.75 ≈ 1.68 at two layers. The arm with the
+# largest starting signal and gradient ended highest, and two of its three
+# seeds had left chance (validation top-1 above 20%) by epoch 3, when every
+# LRN and BatchNorm seed was still at 10% (the right-hand plot shows the
+# validation cross-entropy per epoch). But BatchNorm
+# starts with about LRN's pool5 spread and a larger conv1 gradient (1.35x
+# LRN's), and was far behind LRN at epoch 7: the starting signal is not
+# the whole story, and this notebook does not test a cause.
+#
+# **What it does not show:** whether LRN helps or hurts once training has
+# converged, at 227x227, or on ImageNet (the paper's 1.4 points of top-1);
+# nor how a BatchNorm network does with its usual set-up (here BatchNorm
+# only replaces the two LRN layers, and keeps the paper's initialization
+# and learning rate, which were chosen for LRN). Notebook 3 compares
+# normalizations on a smaller network, where many more runs fit.
+
+# %% [markdown]
 # ## The trained AlexNet on a real photograph
 #
 # The pipeline for an ImageNet model: a photograph that ships with
@@ -482,6 +528,23 @@ plt.show()
 # The offline run is a smoke-scale reproduction: 1,077 tiny grey training
 # images instead of 1.2 million photographs, 15 epochs instead of 90, a
 # 67x67 input instead of 227x227. It shows the recipe and pipeline working
-# end to end (and how slowly AlexNet's N(0, 0.01) initialisation gets
-# going), not AlexNet's accuracy. To reproduce the paper's setting, run
+# end to end, not AlexNet's accuracy. In the committed run:
+#
+# - The final model scored 95.6% top-1 on the 360 test images with the
+#   centre crop and 94.4% averaging 5 crops (the multi-crop average was not
+#   better here); the validation split, which only drove the schedule, was
+#   at 95.8% in the last epoch. With 360 test images, one image is 0.28
+#   points.
+# - The N(0, 0.01) initialization sat at chance for 3 epochs (validation
+#   top-1 10.0%, 10.3%, 10.0%) before training took off.
+# - The learning rate was never divided in these 15 epochs: the validation
+#   loss never went 2 epochs without a new low.
+# - The weight-decay term stayed near 0.50 throughout (0.504 after epoch 1,
+#   0.500 after epoch 15), so most of the final `val_loss` (0.63) is that
+#   term; the validation cross-entropy ended at 0.13. Because the schedule
+#   watches the sum, part of its signal in the chance phase is the decay
+#   term shrinking: in epoch 3 the validation cross-entropy rose (2.3056 to
+#   2.3065) while `val_loss` fell (2.8081 to 2.8074).
+#
+# To reproduce the paper's setting, run
 # `KERAS_LRN_SCALE=full KERAS_LRN_DATASET=imagenet2012` on GPUs.
