@@ -454,7 +454,7 @@ for arm in ABLATION_ARMS:
 # (2 + 1e-4·Σa²)^0.75 ≥ 2^0.75 ≈ 1.68 at two layers. The arm with the
 # largest starting signal and gradient ended highest, and two of its three
 # seeds had left chance (validation top-1 above 20%) by epoch 3, when every
-# LRN and BatchNorm seed was still at 10% (the right-hand plot shows the
+# LRN and BatchNorm seed was still at chance, about 10% (the right-hand plot shows the
 # validation cross-entropy per epoch). But BatchNorm
 # starts with about LRN's pool5 spread and a larger conv1 gradient (1.35x
 # LRN's), and was far behind LRN at epoch 7: the starting signal is not
