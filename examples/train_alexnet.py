@@ -24,6 +24,13 @@ Datasets (``--dataset`` or ``KERAS_LRN_DATASET``):
   ``ILSVRC2012_img_train.tar`` and ``ILSVRC2012_img_val.tar`` in
   ``~/tensorflow_datasets/downloads/manual/`` first.
 
+Three splits (``SPLITS_NOTE``): *training*; *validation*, which drives the
+learning-rate schedule and nothing else; *test*, which selects nothing and
+gives the accuracies reported. Digits are split 60/20/20, stratified, by
+``--split-seed``; for the tfds datasets, validation is the last
+``HELD_OUT_PERCENT`` of tfds's train split and test is tfds's validation
+split (the images the paper's numbers are reported on).
+
 ``--mock`` runs the tfds paths on ``tensorflow_datasets.testing.mock_data``
 (random images, no download) to check the pipeline offline.
 
@@ -35,6 +42,9 @@ Scales (``--scale`` or ``KERAS_LRN_SCALE``):
 * ``full``: the paper's settings: 227x227 crops from 256x256 images,
   batch 128, 90 epochs.
 
+``--normalization`` replaces the two LRN layers (after conv1 and conv2) by
+nothing, BatchNorm or a learned LRN, for ablations (notebook 2 runs one).
+
 The fc6/fc7 biases start at the paper's 1 for ``imagenet2012`` and at 0 for
 the 10-class datasets at every scale (see ``FC_BIAS_NOTE``).
 
@@ -42,8 +52,8 @@ Output (``--out-dir``, default ``alexnet_run/``): the final model
 ``alexnet_final.keras`` (weights and optimizer state; ``import keras_lrn``
 before ``keras.models.load_model``), ``history.csv``,
 ``learning_curves.png`` and ``results.json``. No best-epoch checkpoint is
-kept: the accuracies reported are the final model's, and the final model is
-the file. While training, ``<out-dir>/resume/`` holds the last finished
+kept: the accuracies reported are the final model's on the test split, and
+the final model is the file. While training, ``<out-dir>/resume/`` holds the last finished
 epoch's state (``keras.callbacks.BackupAndRestore``, about the size of the
 final model); run the same command again after an interruption and training
 continues from there. It is removed when training finishes.
@@ -143,9 +153,31 @@ class _DropTfdsNoise(logging.Filter):
 
 logging.getLogger("absl").addFilter(_DropTfdsNoise())
 
+
+class _DropPredictRetracingNoise(logging.Filter):
+    """Each model traces its own predict function once per input shape
+    (evaluate_ten_crop's last batch is smaller). TensorFlow's retracing
+    detector counts those traces across models, so a process that trains
+    several models in turn (notebook 2's ablation) is told about "excessive"
+    retracing that is one trace per model and shape. Likewise, Keras's
+    TensorFlow backend runs a grouped convolution called eagerly on a CPU
+    (conv2, conv4, conv5) through a new XLA-compiled function each call
+    (keras/src/backend/tensorflow/nn.py, `_conv_xla`), which the detector
+    reports the same way."""
+
+    NOISE = re.compile(r"(one_step_on_data_distributed|conv\.<locals>\._conv_xla) at .* "
+                       r"triggered tf\.function retracing")
+
+    def filter(self, record):
+        return not self.NOISE.search(record.getMessage())
+
+
+logging.getLogger("tensorflow").addFilter(_DropPredictRetracingNoise())
+
 DATASETS = ("digits", "imagenette", "imagenet2012")
 SCALES = ("ci", "offline", "full")
 PROGRESS = ("auto", "bar", "epochs", "none")
+NORMALIZATIONS = ("lrn", "none", "batchnorm", "learned")
 TFDS_NAMES = {"imagenette": "imagenette/320px", "imagenet2012": "imagenet2012"}
 
 
@@ -165,11 +197,12 @@ class Config:
     flip: bool = False            # off for digits (mirrored digits change meaning)
     train_limit: int = 0          # 0 = whole split
     val_limit: int = 0
+    test_limit: int = 0
     fc_bias: float = None         # None: the paper's bias 1 in fc6/fc7 (see FC_BIAS_NOTE)
     variant: str = "original"
     normalization: str = "lrn"
     seed: int = 0                 # weights' initialization, shuffling, augmentation
-    split_seed: int = 0           # digits' train/validation split (tfds splits are fixed)
+    split_seed: int = 0           # digits' train/validation/test split (tfds splits are fixed)
     mock: bool = False
     data_dir: str = ""
     out_dir: str = "alexnet_run"
@@ -198,12 +231,31 @@ run ended at 27% top-1. The validation loss falls through those epochs
 (2.825, 2.804, 2.795), so the schedule watches it instead: on a run that
 reached 98%, both signals cut the rate after the same epoch (10)."""
 
+SPLITS_NOTE = """\
+Validation and test are separate. The validation split drives the learning-
+rate schedule (ReduceLROnPlateau on its loss); no best-epoch checkpoint is
+selected, so the final model is the one reported. The test split selects
+nothing: it is evaluated once, after training, and gives the reported
+accuracies. Digits: 60% training, 20% validation, 20% test, stratified by
+class, drawn by --split-seed (--seed does not move it)."""
+
+LOSS_NOTE = """\
+Keras's `loss` and `val_loss` are the cross-entropy plus the weight-decay
+term, (5e-4 / 2) * ||w||^2 over the conv and fc kernels (the L2 regularizer
+that makes SGD's update decay each weight by 5e-4 * w). `crossentropy` is
+the cross-entropy alone; val_loss - val_crossentropy is the decay term of
+the weights at the end of the epoch. The schedule watches val_loss, the sum."""
+
+# Percent of tfds's train split held out as the validation split; tfds's
+# validation split is the test split.
+HELD_OUT_PERCENT = {"imagenette": 5, "imagenet2012": 1}
+
 # fc6/fc7 bias init per dataset (FC_BIAS_NOTE): None is the paper's 1.
 FC_BIAS = {"digits": 0.0, "imagenette": 0.0, "imagenet2012": None}
 
 PRESETS = {
     "ci": dict(image_size=67, resize_size=76, batch_size=32, epochs=1,
-               train_limit=128, val_limit=64, lr_patience=1),
+               train_limit=128, val_limit=64, test_limit=64, lr_patience=1),
     "offline": dict(image_size=67, resize_size=76, batch_size=32, epochs=15,
                     lr_patience=2),
     "full": dict(image_size=227, resize_size=256, batch_size=128, epochs=90,
@@ -231,7 +283,9 @@ def make_config(dataset=None, scale=None, **overrides):
 # --------------------------------------------------------------------------
 
 def load_raw(cfg):
-    """Returns (train_ds, val_ds, num_classes); datasets of (uint8 image, label)."""
+    """Returns (train_ds, val_ds, test_ds, num_classes); datasets of
+    (uint8 image, label). Validation drives the learning-rate schedule, test
+    selects nothing (SPLITS_NOTE)."""
     if cfg.dataset == "digits":
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
@@ -239,12 +293,16 @@ def load_raw(cfg):
         d = load_digits()
         # 0..16 grey levels -> 0..255, replicated to 3 channels.
         images = np.repeat((d.images * (255.0 / 16.0)).round().astype("uint8")[..., None], 3, -1)
-        xtr, xva, ytr, yva = train_test_split(
+        # 20% test, then 20% of the whole (a quarter of the rest) validation
+        xrest, xte, yrest, yte = train_test_split(
             images, d.target, test_size=0.2, stratify=d.target,
             random_state=cfg.split_seed,
         )
-        train = tf.data.Dataset.from_tensor_slices((xtr, ytr.astype("int64")))
-        val = tf.data.Dataset.from_tensor_slices((xva, yva.astype("int64")))
+        xtr, xva, ytr, yva = train_test_split(
+            xrest, yrest, test_size=0.25, stratify=yrest, random_state=cfg.split_seed,
+        )
+        train, val, test = (tf.data.Dataset.from_tensor_slices((x, y.astype("int64")))
+                            for x, y in ((xtr, ytr), (xva, yva), (xte, yte)))
         num_classes = 10
     else:
         import tensorflow_datasets as tfds
@@ -253,19 +311,28 @@ def load_raw(cfg):
         if cfg.data_dir:
             kwargs["data_dir"] = cfg.data_dir
         name = TFDS_NAMES[cfg.dataset]
+        keep = 100 - HELD_OUT_PERCENT[cfg.dataset]
+        splits = [f"train[:{keep}%]", f"train[{keep}%:]", "validation"]
+
+        def load():
+            (train, info), (val, _), (test, _) = (tfds.load(name, split=s, **kwargs)
+                                                  for s in splits)
+            return train, val, test, info
+
         if cfg.mock:
-            with tfds.testing.mock_data(num_examples=max(cfg.train_limit, cfg.val_limit, 16)):
-                train, info = tfds.load(name, split="train", **kwargs)
-                val, _ = tfds.load(name, split="validation", **kwargs)
+            n = max(cfg.train_limit, cfg.val_limit, cfg.test_limit, 16)
+            with tfds.testing.mock_data(num_examples=n):
+                train, val, test, info = load()
         else:
-            train, info = tfds.load(name, split="train", **kwargs)
-            val, _ = tfds.load(name, split="validation", **kwargs)
+            train, val, test, info = load()
         num_classes = info.features["label"].num_classes
     if cfg.train_limit:
         train = train.take(cfg.train_limit)
     if cfg.val_limit:
         val = val.take(cfg.val_limit)
-    return train, val, num_classes
+    if cfg.test_limit:
+        test = test.take(cfg.test_limit)
+    return train, val, test, num_classes
 
 
 def resize_square(image, size):
@@ -307,7 +374,10 @@ def pca_colour(image, eigval, eigvec, std):
     return image + delta
 
 
-def make_pipelines(cfg, train_raw, val_raw, stats):
+def make_pipelines(cfg, train_raw, val_raw, stats, test_raw=None):
+    """The training pipeline (random crops, flips when `cfg.flip`, PCA
+    colour) and centre-crop pipelines for validation (and test, when
+    `test_raw` is given): (train, val) or (train, val, test)."""
     mean, eigval, eigvec = stats
     s, r = cfg.image_size, cfg.resize_size
 
@@ -327,8 +397,9 @@ def make_pipelines(cfg, train_raw, val_raw, stats):
     auto = tf.data.AUTOTUNE
     train = (train_raw.cache().shuffle(4096, seed=cfg.seed, reshuffle_each_iteration=True)
              .map(train_map, num_parallel_calls=auto).batch(cfg.batch_size).prefetch(auto))
-    val = val_raw.cache().map(val_map, num_parallel_calls=auto).batch(cfg.batch_size).prefetch(auto)
-    return train, val
+    centre = [raw.cache().map(val_map, num_parallel_calls=auto).batch(cfg.batch_size).prefetch(auto)
+              for raw in ((val_raw,) if test_raw is None else (val_raw, test_raw))]
+    return (train, *centre)
 
 
 def ten_crops(image, size, mirror=True):
@@ -345,7 +416,7 @@ def ten_crops(image, size, mirror=True):
     return tf.concat([crops, tf.image.flip_left_right(crops)], 0)
 
 
-def evaluate_ten_crop(model, cfg, val_raw, mean):
+def evaluate_ten_crop(model, cfg, raw, mean):
     """Top-1 / top-5 accuracy averaging the softmax over the paper's 10 crops.
 
     Mirrored crops are only used when training used flips (`cfg.flip`):
@@ -358,7 +429,7 @@ def evaluate_ten_crop(model, cfg, val_raw, mean):
         return crops - mean, label
 
     top1 = top5 = n = 0
-    for crops, labels in val_raw.map(crops_map).batch(max(1, cfg.batch_size // n_crops)):
+    for crops, labels in raw.map(crops_map).batch(max(1, cfg.batch_size // n_crops)):
         b = tf.shape(crops)[0]
         flat = tf.reshape(crops, (-1, cfg.image_size, cfg.image_size, 3))
         probs = model.predict_on_batch(flat)
@@ -406,8 +477,11 @@ def build_model(cfg, num_classes, jit_compile="auto"):
     model.compile(
         optimizer=keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum),
         loss="sparse_categorical_crossentropy",
+        # `loss` is the cross-entropy plus the weight-decay term (the L2
+        # regularizer); `crossentropy` is the first alone (LOSS_NOTE).
         metrics=["accuracy",
-                 keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5")],
+                 keras.metrics.SparseTopKCategoricalAccuracy(5, name="top5"),
+                 keras.metrics.SparseCategoricalCrossentropy(name="crossentropy")],
         jit_compile=jit_compile,
     )
     return model
@@ -490,31 +564,54 @@ def read_history(path):
     return {k: [float(r[k]) for r in rows] for k in (rows[0] if rows else {}) if k != "epoch"}
 
 
-def plot_history(history, path=None):
-    import matplotlib
+def plot_history(history, path=None, num_classes=None):
+    """Learning curves: cross-entropy and the weight-decay term apart
+    (LOSS_NOTE), top-1 error, learning rate; every axis labelled. `history`
+    is a Keras History or read_history's dict. With `path`, the figure is
+    saved there as a PNG, drawn off pyplot (no backend or open figure of the
+    caller's is touched); without, it is a pyplot figure to show."""
+    import matplotlib.figure
+    import matplotlib.ticker
 
-    if path is not None:
-        matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    h = history if isinstance(history, dict) else history.history
+    h = {k: np.asarray(v, dtype="float64")
+         for k, v in (history if isinstance(history, dict) else history.history).items()}
     epochs = np.arange(1, len(h["loss"]) + 1)
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
-    axes[0].plot(epochs, h["loss"], "o-", label="train")
-    axes[0].plot(epochs, h["val_loss"], "o-", label="validation")
-    axes[0].set_title("loss")
-    axes[1].plot(epochs, 1 - np.array(h["accuracy"]), "o-", label="train")
-    axes[1].plot(epochs, 1 - np.array(h["val_accuracy"]), "o-", label="validation")
-    axes[1].set_title("top-1 error")
-    axes[2].semilogy(epochs, h["learning_rate"], "o-")
-    axes[2].set_title("learning rate")
+    if path is None:
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure(figsize=(17, 3.6))
+    else:
+        fig = matplotlib.figure.Figure(figsize=(17, 3.6))
+    axes = fig.subplots(1, 4)
+    ax = axes[0]
+    ax.plot(epochs, h["crossentropy"], "o-", label="training (running mean over the epoch)")
+    ax.plot(epochs, h["val_crossentropy"], "o-", label="validation (end of epoch)")
+    if num_classes:
+        ax.axhline(np.log(num_classes), color="grey", ls=":",
+                   label=f"chance: ln {num_classes} = {np.log(num_classes):.2f}")
+    ax.set_title("cross-entropy (loss without weight decay)")
+    ax.set_ylabel("cross-entropy (nats)")
+    ax = axes[1]
+    ax.plot(epochs, h["val_loss"] - h["val_crossentropy"], "o-", color="C2",
+            label="val_loss - val_crossentropy")
+    ax.set_title("weight-decay term (decay / 2) ||w||²")
+    ax.set_ylabel("added to the loss (nats)")
+    ax = axes[2]
+    ax.plot(epochs, 100 * (1 - h["accuracy"]), "o-", label="training (running mean)")
+    ax.plot(epochs, 100 * (1 - h["val_accuracy"]), "o-", label="validation (centre crop)")
+    ax.set_title("top-1 error")
+    ax.set_ylabel("top-1 error (%)")
+    ax = axes[3]
+    ax.semilogy(epochs, h["learning_rate"], "o-", color="C3", label="SGD learning rate")
+    ax.set_title("learning rate (÷10 when val_loss is flat)")
+    ax.set_ylabel("learning rate")
     for ax in axes:
         ax.set_xlabel("epoch")
-    axes[0].legend()
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.legend(fontsize=8)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=90)
-        plt.close(fig)
     return fig
 
 
@@ -573,8 +670,9 @@ def print_banner(cfg, on_gpu, progress):
         f"weight decay {cfg.weight_decay:g}")
     say(f"                 seed {cfg.seed} (initialization, shuffling, augmentation), "
         f"split seed {cfg.split_seed}"
-        + (f", at most {cfg.train_limit} train / {cfg.val_limit} validation images"
-           if cfg.train_limit or cfg.val_limit else ""))
+        + (f", at most {cfg.train_limit or 'all'} train / {cfg.val_limit or 'all'} validation / "
+           f"{cfg.test_limit or 'all'} test images"
+           if cfg.train_limit or cfg.val_limit or cfg.test_limit else ""))
     say(f"  backend        {keras.backend.backend()}")
     say(f"  device         {describe_device(on_gpu)}")
     say(f"  versions       keras-lrn {keras_lrn.__version__}, Keras {keras.__version__}, "
@@ -592,24 +690,27 @@ def print_banner(cfg, on_gpu, progress):
 
 OUTPUT_FILES = {
     "alexnet_final.keras": "the trained model and optimizer state (load it after `import keras_lrn`)",
-    "history.csv": "loss, accuracy and learning rate per epoch",
+    "history.csv": "loss, cross-entropy, accuracy and learning rate per epoch",
     "learning_curves.png": "the same as curves",
-    "results.json": "configuration, accuracies, timings",
+    "results.json": "configuration, test-split accuracies, timings, history",
 }
 
 
 def run(cfg):
-    """Full job: data -> model -> fit -> multi-crop eval -> save/load .keras."""
+    """Full job: data -> model -> fit (validation: LR schedule) -> centre and
+    multi-crop evaluation on the test split -> save/load .keras. Returns
+    (model, history, results)."""
     t0 = time.time()
     progress = resolve_progress(cfg.progress)
     strategy, on_gpu = device_setup()
     print_banner(cfg, on_gpu, progress)
     keras.utils.set_random_seed(cfg.seed)
-    train_raw, val_raw, num_classes = load_raw(cfg)
+    train_raw, val_raw, test_raw, num_classes = load_raw(cfg)
     stats = colour_statistics(train_raw, cfg.resize_size)
-    train, val = make_pipelines(cfg, train_raw, val_raw, stats)
-    sizes = [int(d.cardinality()) for d in (train_raw, val_raw)]
-    say("data: " + (f"{sizes[0]:,} training / {sizes[1]:,} validation images, "
+    train, val, test = make_pipelines(cfg, train_raw, val_raw, stats, test_raw)
+    sizes = [int(d.cardinality()) for d in (train_raw, val_raw, test_raw)]
+    say("data: " + (f"{sizes[0]:,} training / {sizes[1]:,} validation (learning-rate "
+                    f"schedule) / {sizes[2]:,} test (reported) images, "
                     if min(sizes) >= 0 else "") + f"{num_classes} classes")
     with strategy.scope():
         model = build_model(cfg, num_classes)
@@ -628,9 +729,10 @@ def run(cfg):
                         # tf.data.Dataset and warns about its default True.
                         shuffle=False)
     fit_s = time.time() - t_fit
-    centre = model.evaluate(val, verbose=0, return_dict=True)
+    # SPLITS_NOTE: the test split is evaluated once, here, and selects nothing
+    centre = model.evaluate(test, verbose=0, return_dict=True)
     n_crops = 10 if cfg.flip else 5
-    top1_multi, top5_multi = evaluate_ten_crop(model, cfg, val_raw, stats[0])
+    top1_multi, top5_multi = evaluate_ten_crop(model, cfg, test_raw, stats[0])
 
     final_path = os.path.join(cfg.out_dir, "alexnet_final.keras")
     model.save(final_path)
@@ -641,7 +743,7 @@ def run(cfg):
     if not same:
         raise RuntimeError(f"The reloaded {final_path} gives different predictions.")
     whole_run = read_history(os.path.join(cfg.out_dir, "history.csv"))
-    plot_history(whole_run, os.path.join(cfg.out_dir, "learning_curves.png"))
+    plot_history(whole_run, os.path.join(cfg.out_dir, "learning_curves.png"), num_classes)
     results = {
         "config": dataclasses.asdict(cfg),
         "output_dir": os.path.abspath(cfg.out_dir),
@@ -649,6 +751,11 @@ def run(cfg):
         "params": int(model.count_params()),
         "epochs_run": len(whole_run["loss"]),
         "fit_seconds": round(fit_s, 1),
+        "steps_per_epoch": int(train.cardinality()),
+        "images": {"train": sizes[0], "validation": sizes[1], "test": sizes[2]},
+        "evaluated_on": "test",
+        "validation_top1": whole_run["val_accuracy"][-1],
+        "test_crossentropy": float(centre["crossentropy"]),
         "centre_crop_top1": float(centre["accuracy"]),
         "centre_crop_top5": float(centre["top5"]),
         "multi_crop_count": n_crops,
@@ -670,7 +777,7 @@ def run(cfg):
 
 def print_summary(cfg, results):
     out_dir = os.path.abspath(cfg.out_dir)
-    say(f"results: centre crop top-1 {results['centre_crop_top1']:.4f}, "
+    say(f"results on the test split: centre crop top-1 {results['centre_crop_top1']:.4f}, "
         f"top-5 {results['centre_crop_top5']:.4f}; "
         f"{results['multi_crop_count']}-crop top-1 {results['multi_crop_top1']:.4f}, "
         f"top-5 {results['multi_crop_top5']:.4f} (chance {1 / results['num_classes']:.4f}); "
@@ -716,18 +823,23 @@ def build_parser():
     p.add_argument("--val-limit", type=int,
                    help="use at most this many validation images (0: all); "
                         + _preset_help("val_limit"))
+    p.add_argument("--test-limit", type=int,
+                   help="use at most this many test images (0: all); "
+                        + _preset_help("test_limit"))
     p.add_argument("--fc-bias", type=float,
                    help="fc6/fc7 bias init; default: 0 for the 10-class digits and "
                         "imagenette, 1 (the paper) for imagenet2012 (FC_BIAS_NOTE in the script)")
     p.add_argument("--variant", choices=("original", "caffenet"),
                    help=f"default: {Config.variant}")
-    p.add_argument("--normalization", choices=("lrn", "none", "batchnorm"),
-                   help=f"default: {Config.normalization}")
+    p.add_argument("--normalization", choices=NORMALIZATIONS,
+                   help="after conv1 and conv2: lrn (the paper's LRN), none, batchnorm, or "
+                        "learned (LRN with trainable alpha, beta, bias); "
+                        f"default: {Config.normalization}")
     p.add_argument("--seed", type=int,
                    help="initialization, shuffling and augmentation; the data split "
                         f"does not change with it; default: {Config.seed}")
     p.add_argument("--split-seed", type=int,
-                   help="digits' train/validation split (tfds splits are fixed); "
+                   help="digits' train/validation/test split (tfds splits are fixed); "
                         f"default: {Config.split_seed}")
     p.add_argument("--mock", action="store_true", default=None,
                    help="run the tfds datasets on tensorflow_datasets.testing.mock_data "
