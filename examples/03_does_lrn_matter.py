@@ -510,31 +510,38 @@ for (arm, inputs), (r1, r2) in sorted(regimes.items(), key=lambda kv: (kv[0][1],
 # %% [markdown]
 # ## Why LRN fell out of use
 #
-# * **AlexNet** (Krizhevsky, Sutskever & Hinton, NIPS 2012, Sec. 3.3): response
-#   normalization "reduces our top-1 and top-5 error rates by 1.4% and 1.2%,
-#   respectively" on ImageNet.
+# * **AlexNet** (Krizhevsky, Sutskever & Hinton, "ImageNet Classification
+#   with Deep Convolutional Neural Networks", NIPS 2012, Sec. 3.3) reports
+#   that response normalization lowered its ImageNet top-1 and top-5 error
+#   rates by 1.4 and 1.2 points: a modest gain, measured at 2012 scale
+#   without batch normalization.
 # * **VGG** (Simonyan & Zisserman, "Very Deep Convolutional Networks for
-#   Large-Scale Image Recognition", arXiv:1409.1556, 2014; ICLR 2015, Sec. 4.1
-#   and Table 3): adding LRN to their shallowest configuration (A-LRN vs A)
-#   did not improve it (top-1 29.7% vs 29.6%), and the deeper configurations
-#   leave it out.
+#   Large-Scale Image Recognition", arXiv:1409.1556, 2014; ICLR 2015,
+#   Sec. 4.1 and Table 3): their configuration A with one LRN layer added
+#   (A-LRN) was no better than A without it (top-1 validation error 29.7% vs
+#   29.6%), and the deeper configurations B to E leave normalization out.
 # * **Batch normalization** (Ioffe & Szegedy, "Batch Normalization:
 #   Accelerating Deep Network Training by Reducing Internal Covariate Shift",
-#   ICML 2015) normalizes each channel with mini-batch statistics plus a
-#   learned scale and shift; it allowed much higher learning rates, and the
-#   networks after it (Inception v2 onwards, ResNet) use it instead of LRN.
-# * **Per-sample relatives**: layer normalization (Ba, Kiros & Hinton, "Layer
-#   Normalization", arXiv:1607.06450, 2016) and group normalization (Wu & He,
-#   "Group Normalization", ECCV 2018) normalize over the units (or groups of
-#   channels) of one sample, like LRN, but subtract the mean and divide by the
-#   standard deviation, with learned scale and shift, and do not depend on the
-#   batch.
+#   ICML 2015) normalizes each channel with mini-batch statistics and a
+#   learned scale and shift, and lets networks train with much higher
+#   learning rates; the BN-Inception network of that paper drops LRN
+#   (Sec. 4.2.1), and later architectures (ResNet and on) use batch
+#   normalization where AlexNet had LRN.
+# * **Per-sample relatives**: layer normalization (Ba, Kiros & Hinton,
+#   "Layer Normalization", arXiv:1607.06450, 2016) and group normalization
+#   (Wu & He, "Group Normalization", ECCV 2018) compute their statistics per
+#   sample, like LRN and unlike batch normalization (over all units of a layer,
+#   or over groups of channels), subtract the mean and divide by the standard
+#   deviation, with a learned scale and shift.
 # * **Counterpoint**: Miller, Chung & Miller, "Divisive Feature Normalization
-#   Improves Image Recognition Performance in AlexNet" (ICLR 2022) learn the
-#   divisive normalization's parameters and report that it improved AlexNet's
-#   accuracy by 1-2 percentage points on CIFAR-100 and ImageNet. This
-#   notebook's `lrn_learned` arm uses the layer of that kind that ships here
-#   (README, "Learned LRN").
+#   Improves Image Recognition Performance in AlexNet" (ICLR 2022), learn the
+#   parameters of a divisive normalization across features with an
+#   exponential window, after the ReLU of all five convolutional layers. From
+#   their abstract: "Divisive normalization always improved performance for
+#   models with batch or group or no normalization, generally by 1-2
+#   percentage points, on both the CIFAR-100 and ImageNet databases." This
+#   notebook's `lrn_learned` arm is the layer of that kind that ships here
+#   (README, "Learned LRN"), at the two LRN positions of AlexNet.
 #
 # ## What this run shows
 #
