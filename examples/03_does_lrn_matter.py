@@ -601,7 +601,64 @@ def gain_acc(arm, inputs, g):
 if SCALE == "ci":
     print("ci scale: a smoke run; the conclusions above describe the offline run and are not checked here")
 else:
+    lrn_paper = ["lrn_across", "lrn_within_term", "lrn_within_caffe", "lrn_learned"]
+    sweep_failed = {(r["arm"], r["inputs"], r["lr"]): r["failed"] for r in ablation if r["stage"] == "sweep"}
+    random_drop = {(arm, inputs): gain_acc(arm, inputs, 1.0) - gain_acc(arm, inputs, "random")
+                   for arm in ARMS for inputs in INPUTS}
+    spread = {(arm, inputs): max(gain_table[(arm, inputs)][g] for g in gain_keys)
+              - min(gain_table[(arm, inputs)][g] for g in gain_keys) for arm in ARMS for inputs in INPUTS}
     checks = [
-        claim("placeholder", True),
+        claim("at its chosen rate, no seed of any arm failed to train, on either input convention",
+              all(failures(arm, inputs) == 0 for arm in ARMS for inputs in INPUTS)),
+        claim("raw inputs: without normalization the sweep run failed at lr 0.01 and 0.03 and trained at 0.001",
+              sweep_failed[("none", "raw", 0.01)] and sweep_failed[("none", "raw", 0.03)]
+              and not sweep_failed[("none", "raw", 0.001)]),
+        claim("raw inputs: across-channel LRN trained at 0.001 to 0.01 and failed at 0.03; BatchNorm trained at all four",
+              sweep_failed[("lrn_across", "raw", 0.03)]
+              and not any(sweep_failed[("lrn_across", "raw", lr)] for lr in [0.001, 0.003, 0.01])
+              and not any(sweep_failed[("batchnorm", "raw", lr)] for lr in LEARNING_RATES)),
+        claim("raw inputs: no normalization's chosen rate is the smallest of the sweep",
+              summary[("none", "raw")]["lr"] == min(LEARNING_RATES)),
+        claim("raw inputs: every other arm's median is above no normalization's",
+              all(comparisons[(arm, "none", "raw")][0] > 0 for arm in ARMS if arm != "none")),
+        claim("raw inputs: across-channel LRN beats no normalization with p < 0.05 and a bootstrap interval above 0",
+              comparisons[("lrn_across", "none", "raw")][2] < 0.05 and comparisons[("lrn_across", "none", "raw")][1][0] > 0),
+        claim("raw inputs: no arm differs from BatchNorm at p < 0.05",
+              all(comparisons[(arm, "batchnorm", "raw")][2] >= 0.05 for arm in ARMS if arm != "batchnorm")),
+        claim("standardized inputs: no LRN arm's median is above no normalization's",
+              all(comparisons[(arm, "none", "standardized")][0] <= 0 for arm in ARMS if arm.startswith("lrn"))),
+        claim("standardized inputs: BatchNorm has the lowest median, over 5 points below every other arm, "
+              "and a seed below 80%",
+              all(median_acc("batchnorm", "standardized") < median_acc(arm, "standardized") - 0.05
+                  for arm in ARMS if arm != "batchnorm") and accuracies("batchnorm", "standardized").min() < 0.8),
+        claim("the paper-constant LRN arms are close to linear: alpha*sum/k below 0.5 on raw inputs and below 1e-3 "
+              "on standardized inputs, at both layers",
+              all(max(regimes[(arm, "raw")]) < 0.5 and max(regimes[(arm, "standardized")]) < 1e-3 for arm in lrn_paper)),
+        claim("at norm1, alpha*sum/k of lrn_within_term > lrn_across > lrn_within_caffe, on both input conventions",
+              all(regimes[("lrn_within_term", i)][0] > regimes[("lrn_across", i)][0] > regimes[("lrn_within_caffe", i)][0]
+                  for i in INPUTS)),
+        claim("the gain-invariant LRN is divisive: alpha*sum/k above 10 at both layers, on both input conventions",
+              all(min(regimes[("lrn_gain_invariant", i)]) > 10 for i in INPUTS)),
+        claim("every normalization makes a training step slower than none (ratio above 1.1), none by more than 2.5x",
+              all(1.1 < summary[(arm, "raw")]["ratio"] < 2.5 for arm in ARMS if arm != "none")),
+        claim("gain: BatchNorm is at or below 20% at 0.1x on both input conventions",
+              all(gain_acc("batchnorm", i, 0.1) <= 0.2 for i in INPUTS)),
+        claim("gain: BatchNorm loses more to random per-image contrast than any other arm, on both input conventions",
+              all(random_drop[("batchnorm", i)] > max(random_drop[(a, i)] for a in ARMS if a != "batchnorm")
+                  for i in INPUTS)),
+        claim("gain: on raw inputs, the gain-invariant LRN and no normalization stay within 2 points over every "
+              "test gain and random contrast",
+              spread[("lrn_gain_invariant", "raw")] <= 0.02 and spread[("none", "raw")] <= 0.02),
+        claim("gain: on standardized inputs, both lose over 5 points at 0.1x",
+              all(gain_acc(a, "standardized", 0.1) < gain_acc(a, "standardized", 1.0) - 0.05
+                  for a in ["lrn_gain_invariant", "none"])),
+        claim("gain: on raw inputs, lrn_within_term loses over 5 points more than no normalization at 10x",
+              gain_acc("lrn_within_term", "raw", 10.0) < gain_acc("none", "raw", 10.0) - 0.05),
+        claim("gain: norm1's output follows the gain (exponent above 0.8) for none, BatchNorm and the paper-constant "
+              "LRN arms on standardized inputs; below 0.1 for the gain-invariant LRN on both; below 0.6 for the "
+              "paper-constant LRN arms on raw inputs",
+              all(gain_table[(a, "standardized")]["exponent"] > 0.8 for a in ["none", "batchnorm"] + lrn_paper)
+              and all(abs(gain_table[("lrn_gain_invariant", i)]["exponent"]) < 0.1 for i in INPUTS)
+              and all(gain_table[(a, "raw")]["exponent"] < 0.6 for a in lrn_paper)),
     ]
     assert all(checks), "a conclusion in the text no longer holds for these numbers: rewrite the text"
