@@ -298,10 +298,13 @@ for inputs in INPUTS:
                     regimes[(arm, inputs)] = [
                         np.median(alpha_sum_over_k(model.get_layer(n), outs[1 + 2 * i], outs[2 + 2 * i]))
                         for i, n in enumerate(("norm1", "norm2"))]
-            r.update(stage="seeds", chosen=True, test_gain=None, test_accuracy=by_gain[1.0][0])
+            r.update(stage="seeds", chosen=True, test_gain=None, test_accuracy=by_gain[1.0][0],
+                     random_contrast_accuracy=by_gain["random"][0])
             r["failed"] = bool(not np.isfinite(r["final_loss"]) or r["test_accuracy"] < FAILED_BELOW)
             records.append(r)
             for g, (acc, rms) in by_gain.items():
+                if g == "random":
+                    continue
                 records.append(dict(experiment="gain", arm=arm, inputs=inputs, lr=best, seed=seed,
                                     stage="seeds", test_gain=g, test_accuracy=acc, failed=r["failed"],
                                     norm1_rms_ratio=rms / by_gain[1.0][1]))
@@ -363,8 +366,10 @@ print(f"wrote {len(records)} records to {RESULTS_PATH}")
 # `stage` marks the sweep runs (`"sweep"`, seed 100, `chosen` true for the
 # rate the sweep picked; their `test_accuracy` is recorded but selected
 # nothing) and the seed runs (`"seeds"`); `val_accuracy` is the validation
-# score; `test_gain` is null in the ablation, a number for a fixed test gain
-# and `"random"` for random per-image contrast (log-uniform 0.1x..10x).
+# score; `test_gain` is null in the ablation and the test gain in the gain
+# experiment; the accuracy under random per-image contrast (log-uniform
+# 0.1x..10x) of each seed run is its ablation record's
+# `random_contrast_accuracy`.
 # `ms_per_step` is the interleaved measurement above (per arm) and
 # `fit_ms_per_step` the median step time inside that run's own `fit`, which
 # shared-machine load makes noisy.
@@ -472,12 +477,21 @@ for inputs in INPUTS:
 
 # %%
 gain_keys = TEST_GAINS + ["random"]
+
+
+def gain_accuracies(arm, inputs, g):
+    """Test accuracy of each seed model at test gain g ("random": per image)."""
+    if g == "random":
+        return [r["random_contrast_accuracy"] for r in runs(arm, inputs)]
+    return [r["test_accuracy"] for r in runs(arm, inputs, experiment="gain", test_gain=g)]
+
+
 fig, axes = plt.subplots(1, 2, figsize=(15, 4.8), sharey=True)
 for ax, inputs in zip(axes, INPUTS):
     for i, arm in enumerate(ARMS):
         med = []
         for k, g in enumerate(gain_keys):
-            acc = [r["test_accuracy"] for r in runs(arm, inputs, experiment="gain", test_gain=g)]
+            acc = gain_accuracies(arm, inputs, g)
             xpos = np.log10(g) if g != "random" else 1.6
             xs = xpos + (i - len(ARMS) / 2) * 0.02 + np.zeros(len(acc))
             ax.plot(xs, acc, "o", ms=3, color=colors[arm], alpha=0.7)
@@ -497,8 +511,7 @@ print("median test accuracy at each test gain, and norm1's output rms relative t
 gain_table = {}
 for inputs in INPUTS:
     for arm in ARMS:
-        accs = [float(np.median([r["test_accuracy"] for r in runs(arm, inputs, experiment="gain", test_gain=g)]))
-                for g in gain_keys]
+        accs = [float(np.median(gain_accuracies(arm, inputs, g))) for g in gain_keys]
         rms10 = np.median([r["norm1_rms_ratio"] for r in runs(arm, inputs, experiment="gain", test_gain=10.0)])
         gain_table[(arm, inputs)] = dict(zip(gain_keys, accs), exponent=float(np.log10(rms10)))
         print(f"{inputs:12} {arm:18} " + " ".join(f"{a:.2f}" for a in accs)
@@ -653,7 +666,7 @@ for inputs in INPUTS:
         assert len(runs(arm, inputs, stage="sweep")) == len(LEARNING_RATES)
         assert len(runs(arm, inputs)) == len(SEEDS)
         for g in gain_keys:
-            assert len(runs(arm, inputs, experiment="gain", test_gain=g)) == len(SEEDS)
+            assert len(gain_accuracies(arm, inputs, g)) == len(SEEDS)
 assert max(LEARNING_RATES) / min(LEARNING_RATES) >= 10 and min(TEST_GAINS) <= 0.1 and max(TEST_GAINS) >= 10
 chosen_lr_was_best_on_validation()
 print(f"structure: {len(ARMS)} arms x {len(INPUTS)} input conventions x ({len(LEARNING_RATES)}-rate sweep "
