@@ -603,9 +603,9 @@ for (arm, inputs), (r1, r2) in sorted(regimes.items(), key=lambda kv: (kv[0][1],
 #   `jit_compile=False`; LRN's default `implementation="auto"` takes the
 #   portable path, whose LRN passes are XLA-compiled): every normalization
 #   made a step slower than none, none by more than 2.5x; this run measured
-#   BatchNorm at 1.46x and the LRN arms at 1.52x to 1.87x (learned LRN the
-#   most; the per-round ranges of BatchNorm and across-channel LRN overlap),
-#   on a small network where the normalization is a large share of a step.
+#   BatchNorm at 1.47x and the LRN arms at 1.58x to 1.97x (the per-round
+#   ranges of BatchNorm and across-channel LRN overlap), on a small network
+#   where the normalization is a large share of a step.
 #
 # **Gain control.**
 #
