@@ -32,22 +32,54 @@
 # %%
 import os
 import platform
+import re
+import sys
+import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SCALE = os.environ.get("KERAS_LRN_SCALE", "offline")  # "ci" | "offline" | "full"
 IMAGE_SIZE = {"ci": 64, "offline": 160, "full": 227}[SCALE]
 
-import numpy as np
-import matplotlib.pyplot as plt
-import tensorflow as tf
+# TensorFlow writes start-up lines to stderr while it is imported (through
+# absl, before TF_CPP_MIN_LOG_LEVEL applies) and a "failed call to cuInit"
+# line when a CPU-only machine is asked for GPUs. They are dropped by their
+# exact text; any other line is passed on.
+TF_NOISE = re.compile(r"All log messages before absl::InitializeLog\(\) is called"
+                      r"|oneDNN custom operations are on|Could not find cuda drivers"
+                      r"|failed call to cuInit|This TensorFlow binary is optimized"
+                      r"|^To enable the following instructions:.*rebuild TensorFlow")
+
+
+def without_tf_noise(function):
+    """Runs `function()` with the TF_NOISE lines removed from stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            return function()
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode("utf-8", "replace").splitlines(True):
+                if not TF_NOISE.search(line):
+                    sys.stderr.write(line)
+
+
+tf = without_tf_noise(lambda: __import__("tensorflow"))
+tf.get_logger().setLevel("ERROR")  # no retracing warnings: the cells below call layers on new shapes on purpose
 import keras
+import matplotlib.pyplot as plt
+import numpy as np
 
 from keras_lrn import LocalResponseNormalization
 
+n_gpus = len(without_tf_noise(lambda: tf.config.list_physical_devices("GPU")))
 print(f"settings: KERAS_LRN_SCALE={SCALE!r}, image height {IMAGE_SIZE} px")
-print(f"machine: {platform.platform()}, {os.cpu_count()} CPU cores, "
-      f"GPUs: {len(tf.config.list_physical_devices('GPU'))}")
+print(f"machine: {platform.platform()}, {os.cpu_count()} CPU cores, GPUs: {n_gpus}")
 print(f"keras {keras.__version__} (backend {keras.backend.backend()}), "
       f"tensorflow {tf.__version__}")
 
@@ -60,6 +92,23 @@ print(f"keras {keras.__version__} (backend {keras.backend.backend()}), "
 # 0..255 range minus the mean, as in AlexNet: LRN's effect depends on the
 # scale of its input (with $k=2$, $\alpha=10^{-4}$ the sum must reach
 # $\sim 2\cdot10^4$, i.e. activations of ~60, before the denominator moves).
+#
+# **Borders.** A convolution with zero ("same") padding surrounds a
+# mean-subtracted image with a frame of the mean colour: wherever the image
+# is darker or brighter than its mean, the frame is an artificial edge, and
+# every edge filter responds to it, along the whole border. The photo is
+# therefore padded by reflection (`np.pad(..., mode="reflect")`, then a
+# "valid" convolution). The cell prints, for both paddings, the mean
+# activation and LRN's gain $b/a$ in the outer 2-pixel frame relative to the
+# interior. With zero padding the frame's activations are well above the
+# interior's, and LRN, which divides them only slightly more, keeps the
+# bright frame: that was the bright border of earlier versions of this
+# notebook. With reflection padding the artificial edge is gone. LRN then
+# has a border effect of its own, visible in its gain: it sums over a
+# zero-padded window, so within a channel a border unit's 5x5 window holds
+# only 3x5 (corners 3x3) real neighbours and is divided less. Across
+# channels there is no spatial window; its higher gain in the frame only
+# reflects the frame's weaker activations (weak units are divided less).
 
 # %%
 from sklearn.datasets import load_sample_image
@@ -83,13 +132,32 @@ def gabor_bank(n_filters=32, size=11, wavelength=5.0, sigma=2.5):
     return np.repeat(k, 3, axis=2).astype("float32")
 
 
-conv = keras.layers.Conv2D(32, 11, padding="same", use_bias=False, activation="relu")
-conv.build(image.shape)
-conv.set_weights([gabor_bank()])
-a = keras.ops.convert_to_numpy(conv(image))  # ReLU feature maps, (1, H, W, 32)
+def feature_maps(padding):
+    """ReLU(conv) with the Gabor bank; the image padded by 5 pixels with
+    `padding` ("constant": zeros, i.e. the mean colour; "reflect")."""
+    padded = np.pad(image, ((0, 0), (5, 5), (5, 5), (0, 0)), mode=padding)
+    return keras.ops.convert_to_numpy(keras.ops.relu(keras.ops.conv(padded, gabor_bank(), padding="valid")))
+
 
 across = LocalResponseNormalization()  # paper defaults: n=5, k=2, alpha=1e-4, beta=0.75
 within = LocalResponseNormalization(size=5, mode="within_channel")
+frame = np.zeros(image.shape[1:3], bool)
+frame[:2], frame[-2:], frame[:, :2], frame[:, -2:] = True, True, True, True
+border = {}
+print("outer 2-pixel frame / interior:   mean activation   gain b/a across   gain b/a within")
+for padding in ["constant", "reflect"]:
+    maps = feature_maps(padding)
+    row = [maps[0][frame].mean() / maps[0][~frame].mean()]
+    for layer in [across, within]:
+        out = keras.ops.convert_to_numpy(layer(maps))
+        row.append((out[0][frame].sum() / maps[0][frame].sum()) / (out[0][~frame].sum() / maps[0][~frame].sum()))
+    print(f"conv padding {padding!r:11}        {row[0]:8.2f}          {row[1]:8.2f}          {row[2]:8.2f}")
+    border[padding] = row
+# what the text above says: zero padding brightens the frame; LRN's own
+# zero-padded 5x5 window raises the gain at the frame more within a channel
+assert border["constant"][0] > 1 > border["reflect"][0] and border["reflect"][2] > border["reflect"][1]
+
+a = feature_maps("reflect")  # ReLU feature maps, (1, H, W, 32)
 b_across = keras.ops.convert_to_numpy(across(a))
 b_within = keras.ops.convert_to_numpy(within(a))
 print("feature maps:", a.shape, f"activation 99th percentile: {np.percentile(a, 99):.1f}")
@@ -103,23 +171,25 @@ plt.show()
 # %%
 channels = [0, 8, 16, 24]
 rows = [("ReLU(conv)", a), ("LRN across channels", b_across), ("LRN within channel", b_within)]
-fig, axes = plt.subplots(len(rows), len(channels), figsize=(3.2 * len(channels), 2.4 * len(rows)))
+fig, axes = plt.subplots(len(rows), len(channels), figsize=(3.2 * len(channels) + 1, 2.4 * len(rows)),
+                         layout="constrained")
 for i, (title, maps) in enumerate(rows):
+    vmax = np.percentile(maps[0][..., channels], 99.9)  # one colour scale per row
     for j, c in enumerate(channels):
-        im = axes[i, j].imshow(maps[0, :, :, c], cmap="magma")
+        im = axes[i, j].imshow(maps[0, :, :, c], cmap="magma", vmin=0, vmax=vmax)
         axes[i, j].set_title(f"{title}\nchannel {c} ({180 * c / 32:.0f} deg)", fontsize=8)
         axes[i, j].axis("off")
-        fig.colorbar(im, ax=axes[i, j], fraction=0.046)
-fig.tight_layout()
+    fig.colorbar(im, ax=axes[i, :], fraction=0.02, label="response (brighter clipped)")
 plt.show()
 
 # %% [markdown]
-# Note the colour bars: both modes shrink everything (with $k=2$ even a zero
-# neighbourhood divides by $2^{0.75}=1.68$), and shrink strong responses
-# more. Across channels, a unit is damped by strong responses of *other
-# orientations* at the same pixel; within a channel, by strong responses of
-# the *same* filter nearby, so isolated edges survive better than textured
-# regions.
+# Each row shares one colour scale (its colour bar on the right), so the
+# channels of a row compare directly; the rows have different scales. Both
+# modes shrink everything (with $k=2$ even a zero neighbourhood divides by
+# $2^{0.75}=1.68$), and shrink strong responses more. Across channels, a
+# unit is damped by strong responses of *other orientations* at the same
+# pixel; within a channel, by strong responses of the *same* filter nearby,
+# so isolated edges survive better than textured regions.
 #
 # ## Per-channel response profile
 #
@@ -133,6 +203,7 @@ fig, axes = plt.subplots(1, 2, figsize=(12, 3.2))
 axes[0].bar(np.arange(32) - 0.2, prof_a, 0.4, label="before (ReLU)")
 axes[0].bar(np.arange(32) + 0.2, prof_b, 0.4, label="after LRN (across)")
 axes[0].set_xlabel("channel (orientation)")
+axes[0].set_ylabel("response at this pixel")
 axes[0].legend()
 axes[0].set_title(f"pixel {tuple(int(v) for v in yx)}")
 gain = np.divide(prof_b, prof_a, out=np.full_like(prof_a, np.nan), where=prof_a > 0)
@@ -179,13 +250,101 @@ for j, (label, (key, values)) in enumerate(sweeps.items()):
         gains.append(keras.ops.convert_to_numpy(LocalResponseNormalization(**p)(a)).sum() / a.sum())
     axes[0, j].set_title(label)
     axes[0, j].set_xlabel("input a")
+    axes[0, j].set_ylabel("output b (isolated unit)")
     axes[0, j].legend(fontsize=8)
     axes[1, j].plot([str(v) for v in values], gains, "o-")
     axes[1, j].set_xlabel(key)
     axes[1, j].set_ylabel("gain on the photo's maps")
-axes[0, 0].set_ylabel("output b (isolated unit)")
 fig.tight_layout()
 plt.show()
+
+# %% [markdown]
+# ## The output is not monotonic in the input
+#
+# Write a unit's window sum as its own square plus its neighbours' energy,
+# $\sum_{j \in W} a_j^2 = a^2 + E$. Then
+#
+# $$b(a, E) = \frac{a}{(k + \alpha E + \alpha a^2)^{\beta}}, \qquad
+# \frac{\partial b}{\partial a} = \frac{k + \alpha E + (1 - 2\beta)\,\alpha a^2}
+# {(k + \alpha E + \alpha a^2)^{\beta + 1}}.$$
+#
+# For $\beta > 1/2$ the derivative changes sign at
+# $a_{peak} = \sqrt{(k + \alpha E) / ((2\beta - 1)\alpha)}$: beyond it, a
+# *stronger* input gives a *weaker* output, and the gradient that reaches the
+# unit's input has the opposite sign from the one it gets below the peak.
+# With the paper's $k=2$, $\alpha=10^{-4}$, $\beta=0.75$, $a_{peak} = 200$
+# for silent neighbours, and more when the neighbours are active. (For
+# $\beta = 1/2$ the output only saturates; for $\beta < 1/2$ it keeps
+# growing.) Left: $b$ over the plane of a unit's own activation and its
+# neighbours' energy, with the peak line and, as dots, the units of the
+# photo's across-channel feature maps (red: beyond their peak); right: $b$
+# against $a$ at the neighbours' energies those units actually see. The cell
+# then counts the photo's units beyond their peak, at the photo's contrast
+# and at 2x, 4x and 8x that contrast: where the numbers are zero, the
+# photo's units all sit on the rising side and LRN is monotonic for them.
+# Raising the contrast by $g$ multiplies $a$ by $g$ and $E$ by $g^2$, so the
+# peak recedes too: as $g$ grows, a unit ends beyond its peak only if
+# $(2\beta - 1) a^2 > E$, i.e. (for $\beta = 0.75$) if its own square is more
+# than twice its neighbours' energy. Neighbouring orientation channels
+# respond to the same edges, so few units here are such lone winners (the
+# last line gives the fraction).
+
+# %%
+k_, alpha_, beta_ = 2.0, 1e-4, 0.75
+sq = np.pad(a[0].astype("float64") ** 2, ((0, 0), (0, 0), (2, 2)))
+energy = sum(sq[..., i:i + a.shape[-1]] for i in range(5)) - a[0].astype("float64") ** 2  # neighbours' E
+active = a[0] > 0
+own, nbr = a[0][active], energy[active]
+
+
+def lrn_b(own, nbr):
+    return own / (k_ + alpha_ * (nbr + own ** 2)) ** beta_
+
+
+def a_peak(nbr):
+    return np.sqrt((k_ + alpha_ * nbr) / ((2 * beta_ - 1) * alpha_))
+
+
+beyond = own > a_peak(nbr)
+# the layer itself agrees with the formula at these units
+assert np.allclose(b_across[0][active], lrn_b(own, nbr), rtol=1e-4, atol=1e-5)
+a_max, e_max = 1.3 * max(own.max(), a_peak(0)), np.percentile(nbr, 99.9) * 1.2
+A, E = np.meshgrid(np.linspace(0, a_max, 300), np.linspace(0, e_max, 300))
+fig, axes = plt.subplots(1, 2, figsize=(14, 5))
+im = axes[0].pcolormesh(A, E, lrn_b(A, E), cmap="viridis", shading="auto")
+fig.colorbar(im, ax=axes[0], label="output b")
+e_line = np.linspace(0, e_max, 100)
+axes[0].plot(a_peak(e_line), e_line, "w--", label="peak: $\\partial b/\\partial a = 0$")
+axes[0].fill_betweenx(e_line, a_peak(e_line), a_max, color="w", alpha=0.15, hatch="//",
+                      label="output falls as a grows")
+pick = np.random.default_rng(0).choice(len(own), min(3000, len(own)), replace=False)
+axes[0].scatter(own[pick], nbr[pick], s=2, c=np.where(beyond[pick], "red", "k"), label="photo units (sample)")
+axes[0].set_xlim(0, a_max)
+axes[0].set_ylim(0, e_max)
+axes[0].set_xlabel("own activation a")
+axes[0].set_ylabel("neighbours' energy E (sum of their a^2)")
+axes[0].legend(fontsize=8, loc="upper right")
+t_a = np.linspace(0, a_max, 400)
+for q in [0, 50, 99]:
+    e_q = np.percentile(nbr, q) if q else 0.0
+    line, = axes[1].plot(t_a, lrn_b(t_a, e_q), label=f"E = {e_q:.0f} ({q}th pct of the photo's units)")
+    axes[1].plot(a_peak(e_q), lrn_b(a_peak(e_q), e_q), "o", color=line.get_color())
+axes[1].set_xlabel("own activation a")
+axes[1].set_ylabel("output b")
+axes[1].set_title("dots: the peak; to its right the output falls")
+axes[1].legend(fontsize=8)
+fig.tight_layout()
+plt.show()
+top = own >= np.percentile(own, 99)
+print(f"photo units (active, across channels): {beyond.mean():.2%} beyond their peak; "
+      f"of the strongest 1% (a >= {np.percentile(own, 99):.0f}): {beyond[top].mean():.1%}")
+# the convolution has no bias and ReLU is homogeneous: the photo at contrast g
+# gives activations g * a and energies g^2 * E
+for g in [2, 4, 8]:
+    print(f"at input contrast {g}x: {np.mean(g * own > a_peak(g ** 2 * nbr)):.2%} of the active units "
+          f"beyond their peak, {np.mean(g * own[top] > a_peak(g ** 2 * nbr[top])):.1%} of the strongest 1%")
+print(f"as the contrast grows without bound, the units with (2 beta - 1) a^2 > E: "
+      f"{np.mean((2 * beta_ - 1) * own ** 2 > nbr):.2%}")
 
 # %% [markdown]
 # ## Conventions, and converters that produce identical outputs
