@@ -32,44 +32,15 @@
 # %%
 import os
 import platform
-import re
-import sys
-import tempfile
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SCALE = os.environ.get("KERAS_LRN_SCALE", "offline")  # "ci" | "offline" | "full"
 IMAGE_SIZE = {"ci": 64, "offline": 160, "full": 227}[SCALE]
 
-# TensorFlow writes start-up lines to stderr while it is imported (through
-# absl, before TF_CPP_MIN_LOG_LEVEL applies) and a "failed call to cuInit"
-# line when a CPU-only machine is asked for GPUs. They are dropped by their
-# exact text; any other line is passed on.
-TF_NOISE = re.compile(r"All log messages before absl::InitializeLog\(\) is called"
-                      r"|oneDNN custom operations are on|Could not find cuda drivers"
-                      r"|failed call to cuInit|This TensorFlow binary is optimized"
-                      r"|^To enable the following instructions:.*rebuild TensorFlow")
+from quiet_tensorflow import import_tensorflow, quietly  # without TensorFlow's start-up lines on stderr
 
-
-def without_tf_noise(function):
-    """Runs `function()` with the TF_NOISE lines removed from stderr."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            return function()
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode("utf-8", "replace").splitlines(True):
-                if not TF_NOISE.search(line):
-                    sys.stderr.write(line)
-
-
-tf = without_tf_noise(lambda: __import__("tensorflow"))
+tf = import_tensorflow()
 tf.get_logger().setLevel("ERROR")  # no retracing warnings: the cells below call layers on new shapes on purpose
 import keras
 import matplotlib.pyplot as plt
@@ -77,7 +48,7 @@ import numpy as np
 
 from keras_lrn import LocalResponseNormalization
 
-n_gpus = len(without_tf_noise(lambda: tf.config.list_physical_devices("GPU")))
+n_gpus = len(quietly(lambda: tf.config.list_physical_devices("GPU")))
 print(f"settings: KERAS_LRN_SCALE={SCALE!r}, image height {IMAGE_SIZE} px")
 print(f"machine: {platform.platform()}, {os.cpu_count()} CPU cores, GPUs: {n_gpus}")
 print(f"keras {keras.__version__} (backend {keras.backend.backend()}), "

@@ -71,9 +71,6 @@
 # %%
 import os
 import platform
-import re
-import sys
-import tempfile
 import time
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -94,35 +91,9 @@ ARMS = ["none", "batchnorm", "lrn_across", "lrn_within_term", "lrn_within_caffe"
 INPUTS = ["raw"] if SCALE == "ci" else ["raw", "standardized"]
 RESULTS_PATH = os.path.join(os.environ.get("KERAS_LRN_OUT_DIR", "results"), "03_does_lrn_matter.json")
 
-# TensorFlow writes start-up lines to stderr while it is imported (through
-# absl, before TF_CPP_MIN_LOG_LEVEL applies) and a "failed call to cuInit"
-# line when a CPU-only machine is asked for GPUs. They are dropped by their
-# exact text; any other line is passed on.
-TF_NOISE = re.compile(r"All log messages before absl::InitializeLog\(\) is called"
-                      r"|oneDNN custom operations are on|Could not find cuda drivers"
-                      r"|failed call to cuInit|This TensorFlow binary is optimized"
-                      r"|^To enable the following instructions:.*rebuild TensorFlow")
+from quiet_tensorflow import import_tensorflow, quietly  # without TensorFlow's start-up lines on stderr
 
-
-def without_tf_noise(function):
-    """Runs `function()` with the TF_NOISE lines removed from stderr."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            return function()
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode("utf-8", "replace").splitlines(True):
-                if not TF_NOISE.search(line):
-                    sys.stderr.write(line)
-
-
-tf = without_tf_noise(lambda: __import__("tensorflow"))
+tf = import_tensorflow()
 tf.get_logger().setLevel("ERROR")
 import json
 
@@ -136,7 +107,7 @@ from sklearn.model_selection import train_test_split
 from keras_lrn import LocalResponseNormalization
 from keras_lrn import learnable as learnable_lrn
 
-n_gpus = len(without_tf_noise(lambda: tf.config.list_physical_devices("GPU")))
+n_gpus = len(quietly(lambda: tf.config.list_physical_devices("GPU")))
 print(f"settings: KERAS_LRN_SCALE={SCALE!r}: epochs={EPOCHS}, sweep rates={LEARNING_RATES} "
       f"(seed {SWEEP_SEED}), test seeds={SEEDS}, train limit={TRAIN_LIMIT}, "
       f"{IMAGE_SIZE}x{IMAGE_SIZE} input, batch {BATCH_SIZE}, split seed {SPLIT_SEED}, "

@@ -76,7 +76,6 @@ import os
 import platform
 import re
 import sys
-import tempfile
 import time
 import warnings
 
@@ -85,44 +84,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
-# Lines TensorFlow 2.21 writes to stderr while it is imported, whatever
-# TF_CPP_MIN_LOG_LEVEL says: they are logged through absl before
-# absl::InitializeLog() runs, which ignores TF's level. The only switch that
-# stops them, TF_ENABLE_ONEDNN_OPTS=0, also turns off oneDNN's faster CPU
-# kernels, so the import below drops exactly these lines and passes on
-# anything else.
-TF_IMPORT_NOISE = re.compile(
-    r"All log messages before absl::InitializeLog\(\) is called"
-    r"|oneDNN custom operations are on"
-    r"|This TensorFlow binary is optimized to use available CPU instructions"
-    r"|^To enable the following instructions:.*rebuild TensorFlow"
-)
+from quiet_tensorflow import import_tensorflow  # noqa: E402
 
-
-def _import_tensorflow_quietly():
-    """Imports TensorFlow with its start-up lines (TF_IMPORT_NOISE) removed
-    from stderr; every other line it writes is passed on."""
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as captured:
-        os.dup2(captured.fileno(), 2)
-        try:
-            import tensorflow
-        finally:
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            captured.seek(0)
-            for line in captured.read().decode("utf-8", "replace").splitlines(True):
-                if not TF_IMPORT_NOISE.search(line):
-                    sys.stderr.write(line)
-            sys.stderr.flush()
-    return tensorflow
-
-
-tf = _import_tensorflow_quietly()
+tf = import_tensorflow()
 import keras  # noqa: E402
 
 import keras_lrn  # noqa: E402
