@@ -1014,8 +1014,8 @@ for inputs in INPUTS:
 #   lr 0.1, `none` at 0.03), not from the division; not tested further.
 #
 # **So, does LRN still matter?** Per input convention, on this problem: with
-# raw pixels, LRN with the paper's constants beats no normalization by 7.6
-# to 10.1 points (the learned variant's +9.3 is not significant after
+# raw pixels, the LRN arms beat no normalization by 7.6 to 10.1 points
+# (the learned variant's +9.3 is not significant after
 # correction), and BatchNorm configured for the run's length beats every LRN
 # arm by 2.4 to 4.9 points; with standardized inputs LRN adds nothing
 # measurable over no normalization (within +-3.6 points for `lrn_across`;
