@@ -518,11 +518,18 @@ def _declared_bytes(tensor, path, folder):
     limit = MAX_BYTES // itemsize
     # each dim on its own (a zero elsewhere must not hide a huge one), then
     # the product, in Python integers (no overflow)
-    if any(d < 0 or d > limit for d in dims) or math.prod(dims) > limit:
-        raise _error(path, f"{what} declares the dims {dims}: negative, or "
-                     f"more than the {limit} elements of {MAX_BYTES} bytes.")
+    if any(d < 0 or d > limit for d in dims):
+        raise _error(path, f"{what} declares the dims {dims}: a dim is "
+                     f"negative or beyond the {limit} elements that "
+                     f"{MAX_BYTES} bytes (the budget of all stored tensors) "
+                     "hold.")
     count = math.prod(dims)
     nbytes = count * itemsize
+    if nbytes > MAX_BYTES:
+        raise _error(path, f"{what} declares the dims {dims}: {count} "
+                     f"elements, {nbytes} bytes, more than the {MAX_BYTES} "
+                     "bytes the model zoo's largest network of these needs "
+                     "for all its stored tensors.", fix="")
     if tensor.HasField("segment"):
         raise _error(path, f"{what} is segmented, which this reader does "
                      "not support.")
