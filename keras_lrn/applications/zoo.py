@@ -563,7 +563,10 @@ def _raw_length(tensor, path):
         return None
     from google.protobuf import unknown_fields
 
-    fields = {f.name for f, _ in tensor.ListFields()}
+    # (ListFields would copy raw_data too)
+    fields = {f.name for f in tensor.DESCRIPTOR.fields
+              if (len(getattr(tensor, f.name)) if _repeated(f)
+                  else tensor.HasField(f.name))}
     if fields - _HEAD_FIELDS - {"raw_data"} or len(
             unknown_fields.UnknownFieldSet(tensor)):
         raise _error(path, f"The tensor {tensor.name!r} holds raw data beside "
@@ -579,6 +582,12 @@ def _raw_length(tensor, path):
         if (rest - varint).bit_length() <= 7 * varint:
             return rest - varint
     return rest
+
+
+def _repeated(field):
+    if hasattr(field, "is_repeated"):  # protobuf >= 6.31
+        return field.is_repeated
+    return field.label == field.LABEL_REPEATED
 
 
 def _check_inputs_are_produced(model, nodes, path):
