@@ -455,13 +455,16 @@ def _check_opsets(model, nodes, path):
         raise _error(path, f"The file imports the opset domains {others} "
                      "beside ai.onnx; a model zoo file imports ai.onnx "
                      f"only. Received opset imports: {imports}.")
-    if not imports:
+    versions = [version for domain, version in imports
+                if domain in _ONNX_DOMAINS]
+    if not versions:
         raise _error(path, "The file declares no ai.onnx opset (truncated "
                      "or not an ONNX model).")
-    if len(imports) > 1:
-        raise _error(path, f"The file imports ai.onnx {len(imports)} times "
-                     f"({imports}); a model zoo file imports it once.")
-    version = imports[0][1]
+    if len(versions) > 1:
+        raise _error(path, f"The file imports ai.onnx {len(versions)} times "
+                     f"(opsets {versions}); a model zoo file imports it "
+                     "once.")
+    version = versions[0]
     if version not in OPSETS:
         raise _error(
             path,
