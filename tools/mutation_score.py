@@ -116,6 +116,13 @@ MUTATIONS = (
         'ZOO_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "bias": 2.0}',
         ("tests/test_applications.py", "-k", "published_lrn or zoo_lrn"),
         why="GoogLeNet with AlexNet's k=2 instead of the zoo file's bias 1"),
+    Mutation(
+        "bench-report-loses-xla-floor", "benchmarks/report.py",
+        '    return bench.find(impl="x*2", shape=c.shape, dtype=c.dtype)\n',
+        '    return bench.find(impl="x*2", shape=c.shape, dtype="float64")\n',
+        ("tests/test_benchmarks.py", "-k", "lrn_bench"),
+        why="the report's 'x XLA x*2' ratios come out empty (the smoke test "
+            "only imported the modules)"),
     # --- issue 20: the importer's new checks ----------------------------------
     Mutation(
         "zoo-budget-doubled", ZOO,
