@@ -204,9 +204,9 @@ MUTATIONS = (
         "to-onnx-alpha-per-term", "keras_lrn/conventions.py",
         '"alpha": alpha * size**convention.alpha_divisor_exponent,',
         '"alpha": alpha,',
-        ("tests/test_dispatch.py", "tests/test_layer.py", "-k",
-         "onnx"),
-        why="to_onnx / the exported LRN node keep the per-term alpha"),
+        ("tests/test_layer.py", "tests/test_applications.py", "-k",
+         "every_converter or zoo_lrn"),
+        why="to_onnx (and to_torch, to_caffe) keep the per-term alpha"),
     Mutation(
         "even-window-side-swapped", PACKAGE,
         'before = size // 2 if even_window_side == "before" else '
