@@ -1016,3 +1016,20 @@ def test_a_tensor_named_by_two_nodes_is_read_once(tmp_path):
     session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
     expected = session.run(None, {"data": x.transpose(0, 3, 1, 2)})[0]
     _close(model.predict(x, verbose=0), expected)
+
+
+@pytest.mark.parametrize("sized_now", [2**20, 0])
+def test_raw_data_shorter_than_its_dims_is_refused(tmp_path, monkeypatch,
+                                                   sized_now):
+    # small tensors are measured by `read`, large ones (here all, with the
+    # threshold at 0) when `load` reads them: both name the file
+    monkeypatch.setattr(zoo, "_SIZED_NOW", sized_now)
+
+    def edit(graph):
+        weight = next(t for t in graph.initializer if t.name == "fc_w")
+        weight.raw_data = weight.raw_data[:-8]
+    path = _edited(tmp_path, edit)
+    with pytest.raises(ValueError, match=r"'fc_w' declares the dims \[2, 36\] "
+                       r"\(288 bytes\) and holds 280 bytes") as info:
+        _read_verified(path, _tiny_builder())
+    assert str(info.value).endswith(f"Received: path={path!r}")

@@ -49,6 +49,9 @@ OPSETS = range(9, 13)
 # `_GRAPH_BYTES` of graph.
 MAX_BYTES = 352 * 2**20
 _GRAPH_BYTES = 16 * 2**20
+# Stored tensors declaring at most this many bytes have their raw data's
+# length checked by `read`; larger ones when `load` reads them.
+_SIZED_NOW = 2**20
 
 _QUANTIZED_OPS = {
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
@@ -501,9 +504,10 @@ def _stored_tensors(model, nodes, path):
 
 
 def _check_budget(tensors, path, folder):
-    """Every declared dims well-formed, every tensor's stored byte count
-    what its dims declare, and all of them together within `MAX_BYTES`:
-    from the declarations alone, before any tensor is read."""
+    """Every declared dims well-formed, every small tensor's stored byte
+    count what its dims declare, external data where its declaration says,
+    and all of them together within `MAX_BYTES`: from the declarations
+    alone, before any tensor is read."""
     total = 0
     for tensor in tensors.values():
         total += _declared_bytes(tensor, path, folder)
@@ -543,6 +547,11 @@ def _declared_bytes(tensor, path, folder):
         raise _error(path, f"{what} has an unknown data_location.")
     if tensor.data_type not in _DTYPES:
         return nbytes  # refused by `_Store` if a node uses it as a weight
+    if tensor.HasField("raw_data") and nbytes > _SIZED_NOW:
+        # measuring raw_data copies it (protobuf's ByteSize serializes the
+        # tensor): large tensors are measured when `load` reads them, once
+        # the graph is verified
+        return nbytes
     held = _raw_length(tensor, path)
     if held is None:
         values = (tensor.float_data if tensor.data_type == _FLOAT32
