@@ -486,7 +486,10 @@ def _xla_compiled_on_tensorflow(function):
     """
     import tensorflow as tf
 
-    compiled = tf.function(function, jit_compile=True, reduce_retracing=True)
+    # a partial, not the function itself: TensorFlow counts traces per code
+    # object to warn about retracing, and every structure's pass shares one
+    compiled = tf.function(functools.partial(function), jit_compile=True,
+                           reduce_retracing=True)
 
     def call(*args):
         if tf.executing_eagerly():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import keras_lrn
-from keras_lrn import learnable as learnable_lrn
+from keras_lrn import _kernels
 from tests import reference
 
 BACKEND = keras.backend.backend()
@@ -220,9 +220,13 @@ def test_weights_are_named_and_start_at_the_constructor_values(
         window_scale=3.0, learnable=learnable)
     layer.build((1, 2, 2, 8))
     assert tuple(w.name for w in layer.trainable_weights) == expected
+    constructor = dict(alpha=1e-4, beta=0.75, bias=2.0, window_scale=3.0)
     for weight in layer.trainable_weights:
         assert np.isclose(np.exp(keras.ops.convert_to_numpy(weight)),
-                          getattr(layer, weight.name), rtol=1e-6)
+                          constructor[weight.name], rtol=1e-6)
+        # the value in use, read back
+        assert getattr(layer, weight.name) == pytest.approx(
+            constructor[weight.name], rel=1e-6)
 
 
 @pytest.mark.parametrize("case", [
@@ -247,8 +251,9 @@ def test_exponential_window_sum_methods_match_the_double_loop(
     shape = (2, 3, channels) if axis == -1 else (2, channels, 3)
     x = rng.uniform(0.5, 2, shape)
     squares = keras.ops.convert_to_tensor(x**2)
-    total = keras.ops.convert_to_numpy(
-        learnable_lrn.exponential_window_sum(squares, 2.5, axis, method))
+    window = _kernels.ExponentialWindow.of(shape, data_format, method)
+    total = keras.ops.convert_to_numpy(window.sum(
+        squares, keras.ops.convert_to_tensor(2.5, dtype="float64")))
     # the reference LRN with alpha 1, beta 1, bias 1 gives x / (1 + total)
     expected = x / reference.exponential_lrn(x, 1.0, 1.0, 1.0, 2.5,
                                              data_format=data_format) - 1.0
@@ -456,7 +461,8 @@ def test_alexnet_offers_learned_lrn_at_its_two_lrn_positions(rng):
     for layer in norms:
         assert layer.window == "exponential"
         assert [w.name for w in layer.trainable_weights] == list(EXPONENTIAL)
-        assert (layer.alpha, layer.beta, layer.bias) == (1e-4, 0.75, 2.0)
+        assert [layer.alpha, layer.beta, layer.bias, layer.window_scale] == (
+            pytest.approx([1e-4, 0.75, 2.0, 2.5], rel=1e-6))
     assert model.count_params() == fixed.count_params() + 8
     x = rng.uniform(0, 1, (1, 67, 67, 3)).astype(np.float32)
     assert np.all(np.isfinite(keras.ops.convert_to_numpy(model(x))))
