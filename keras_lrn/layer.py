@@ -260,7 +260,7 @@ class LocalResponseNormalization(keras.layers.Layer):
                     name: self.add_weight(
                         name=name, shape=(), autocast=False,
                         initializer=keras.initializers.Constant(
-                            _kernels.log_of(initial[name])),
+                            np.float64(_kernels.log_of(initial[name]))),
                     )
                     for name in self.learned_parameters
                 }

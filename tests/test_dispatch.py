@@ -254,3 +254,42 @@ def test_general_betas_share_one_structure_and_fast_betas_have_their_own(
             reference.lrn(x, size=3, alpha=1e-2, beta=beta, bias=2.0),
             rtol=1e-5)
     assert _kernels.compiled_pass.cache_info().currsize == 3
+
+
+# --- the native op's guards ---------------------------------------------------
+
+@tensorflow_only
+@pytest.mark.parametrize("rank", [3, 5, 6])
+def test_native_op_refuses_ranks_other_than_four(rank):
+    shape = (1,) + (3,) * (rank - 2) + (8,)
+    reason = _dispatch.native_unavailable_reason(
+        "across_channels", 5, "channels_last", shape, "float32")
+    assert reason is not None and "4-D" in reason
+    with pytest.raises(ValueError, match="4-D"):
+        LRN(implementation="native").build(shape)
+    assert _dispatch.native_unavailable_reason(
+        "across_channels", 5, "channels_last", (1, 3, 3, 8),
+        "float32") is None
+
+
+@tensorflow_only
+def test_auto_picks_cudnn_only_within_its_limits(monkeypatch):
+    """The TensorFlow GPU branch, with a GPU pretended: float32, sizes 3 to
+    15, beta >= 0.01, bias >= 1e-5, fixed parameters and a box window."""
+    monkeypatch.setattr(_dispatch, "tensorflow_gpu_available", lambda: True)
+    base = dict(implementation="auto", shape=(1, 4, 4, 32), dtype="float32",
+                mode="across_channels", size=5, bias=2.0, beta=0.75,
+                data_format="channels_last")
+    assert _dispatch.choose_implementation(**base) == "native"
+    for change in (dict(dtype="float16"), dict(dtype="float64"),
+                   dict(size=17), dict(size=1), dict(beta=0.005),
+                   dict(bias=1e-6), dict(implementation="portable"),
+                   dict(fixed_box=False), dict(size=4),
+                   dict(shape=(1, 4, 32))):
+        assert _dispatch.choose_implementation(**dict(base, **change)) == (
+            "portable"), change
+    for size in (3, 15):
+        assert _dispatch.choose_implementation(
+            **dict(base, size=size)) == "native"
+    monkeypatch.setattr(_dispatch, "tensorflow_gpu_available", lambda: False)
+    assert _dispatch.choose_implementation(**base) == "portable"
