@@ -279,8 +279,9 @@ def inverse_power(t, beta_path, beta):
     """`t ** -beta` for t > 0, with square roots for the common betas.
 
     `beta_path` is beta itself where it is one of `FAST_BETAS`, known when
-    the function is traced, or `None` for the general path, which raises
-    `t` to the runtime value `beta` (a scalar tensor in t's dtype).
+    the function is traced, "learned" for a learned beta, or `None` for the
+    general path, which raises `t` to the runtime value `beta` (a scalar
+    tensor in t's dtype).
     `rsqrt` and `sqrt` are correctly rounded or nearly so on every backend,
     cheaper than `pow`, and fuse under XLA, where `pow` and `exp(-beta *
     log(t))` are several times slower (benchmarks/RESULTS.md).
@@ -295,6 +296,10 @@ def inverse_power(t, beta_path, beta):
     if beta_path == 1:
         # a true division: TensorFlow's CPU `reciprocal` is off by an ulp
         return ops.divide(1.0, t)
+    if beta_path == "learned":
+        # a learned beta: `pow` was 3-4x slower forward and backward under
+        # XLA (benchmarks/learned_bench.py)
+        return ops.exp(-beta * ops.log(t))
     return ops.power(t, -beta)
 
 
@@ -311,8 +316,8 @@ class Structure:
         window: A `BoxWindow` or an `ExponentialWindow`.
         input_dtype: The input's dtype (standardized).
         rank: The input's rank.
-        beta_path: beta where it is fixed and one of `FAST_BETAS`, else
-            `None`.
+        beta_path: beta where it is fixed and one of `FAST_BETAS`,
+            "learned" for a learned beta, else `None`.
         alpha_is_zero: Whether alpha is fixed at 0: the window sum is then
             skipped, so that squares that overflow cannot give `0 * inf`.
         learned: The names of the learned parameters, whose gradients the
@@ -322,18 +327,21 @@ class Structure:
     window: object
     input_dtype: str
     rank: int
-    beta_path: float | None
+    beta_path: float | str | None
     alpha_is_zero: bool
     learned: tuple
 
     @classmethod
     def of(cls, x, window, alpha, beta, learned):
-        fixed_beta = "beta" not in learned
+        if "beta" in learned:
+            beta_path = "learned"
+        else:
+            beta_path = beta if beta in FAST_BETAS else None
         return cls(
             window=window,
             input_dtype=keras.backend.standardize_dtype(x.dtype),
             rank=len(x.shape),
-            beta_path=beta if fixed_beta and beta in FAST_BETAS else None,
+            beta_path=beta_path,
             alpha_is_zero="alpha" not in learned and alpha == 0,
             learned=tuple(learned),
         )
@@ -365,18 +373,24 @@ def coefficients(alpha, beta, bias, window_scale, dtype):
 
 
 def forward(x, c, structure):
-    """Returns (y, t) in the compute dtype: t = bias + alpha * sum(x^2),
-    y = x * t ** -beta."""
+    """Returns (y, residual) in the compute dtype: `t = bias + alpha *
+    sum(x^2)`, `y = x * t ** -beta`, and what the backward needs of the
+    forward: `t`, or `log(t)` for a learned beta (`exp(-beta * log(t))`
+    and the beta gradient's `log(t)` then share it)."""
     if structure.alpha_is_zero:
         t = ops.zeros_like(x) + c[BIAS]
     else:
         t = c[BIAS] + c[ALPHA] * structure.window.sum(
             ops.square(x), c[WINDOW_SCALE])
+    if structure.beta_path == "learned":
+        log_t = ops.log(t)
+        return x * ops.exp(-c[BETA] * log_t), log_t
     return x * inverse_power(t, structure.beta_path, c[BETA]), t
 
 
-def backward(x, upstream, t, c, structure):
-    """The vector-Jacobian product of LRN, from the forward's `t`.
+def backward(x, upstream, residual, c, structure):
+    """The vector-Jacobian product of LRN, from the forward's residual
+    (`t`, or `log(t)` for a learned beta).
 
     With `y_i = x_i * s_i`, `s_i = t_i ** -beta`, `S = window_sum(x ** 2)`
     and `u_i = upstream_i * y_i / t_i`:
@@ -389,21 +403,27 @@ def backward(x, upstream, t, c, structure):
     ```
 
     Parameter gradients are computed only for `structure.learned` (0 for
-    the others). `s` is recomputed from `t` elementwise, which costs less
-    than storing it. Built from differentiable ops, so gradients of any
+    the others). `s` is recomputed from the residual elementwise, which
+    costs less than storing it. Built from differentiable ops, so gradients of any
     order with respect to `x` follow.
 
     Returns:
         `(dx, dc)`: the gradients with respect to `x` and to the
         coefficients tensor `c`.
     """
-    s = inverse_power(t, structure.beta_path, c[BETA])
+    if structure.beta_path == "learned":
+        log_t = residual
+        s = ops.exp(-c[BETA] * log_t)
+        s_over_t = ops.exp(-(c[BETA] + 1.0) * log_t)
+    else:
+        s = inverse_power(residual, structure.beta_path, c[BETA])
+        s_over_t = s / residual
     scaled = upstream * s
     if structure.alpha_is_zero:
         dx = scaled
-        u = scaled * x / t if structure.learned else None
+        u = upstream * x * s_over_t if structure.learned else None
     else:
-        u = scaled * x / t
+        u = upstream * x * s_over_t
         dx = scaled - c[GRADIENT_FACTOR] * x * structure.window.transposed(
         ).sum(u, c[WINDOW_SCALE])
     gradients = [ops.zeros((), dtype=c.dtype)] * 5
@@ -414,7 +434,7 @@ def backward(x, upstream, t, c, structure):
         elif name == "bias":
             gradient = -c[BETA] * ops.sum(u)
         elif name == "beta":
-            gradient = -ops.sum(scaled * x * ops.log(t))
+            gradient = -ops.sum(scaled * x * log_t)
         else:
             gradient = -c[ALPHA] * c[BETA] * ops.sum(
                 u * structure.window.scale_derivative_sum(

@@ -310,6 +310,18 @@ class LocalResponseNormalization(keras.layers.Layer):
             except OverflowError:
                 values[name] = math.inf
         if stored:
+            smallest = float(np.finfo(_arguments.compute_dtype_of(
+                self.compute_dtype)).tiny)
+            for name, log_value in stored.items():
+                # a learned parameter starts > 0 (its logarithm is stored)
+                if not values[name] >= smallest:
+                    raise ValueError(
+                        f"The weight `{name}` of layer '{self.name}' in the "
+                        f"file holds log({name}); the learned `{name}` must "
+                        f"be at least {smallest:.7g} (a normal number). "
+                        f"Received: {name} weight={log_value!r} "
+                        f"({name}={values[name]!r})"
+                    )
             source = (
                 f"the weights of layer '{self.name}' loaded from the file, "
                 "which hold the logarithms " + ", ".join(
