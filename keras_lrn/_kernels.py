@@ -613,5 +613,10 @@ def parameter_from_weight(name, weight, dtype):
     training cannot drive it to where its weights underflow."""
     value = ops.exp(weight)
     if name == "window_scale":
-        value = ops.maximum(value, _arguments.smallest_window_scale(dtype))
+        smallest = ops.convert_to_tensor(
+            _arguments.smallest_window_scale(dtype),
+            dtype=keras.backend.standardize_dtype(value.dtype))
+        # `where`, not `maximum`: Keras's PyTorch `maximum` returned float32
+        # for float64 operands
+        value = ops.where(value > smallest, value, smallest)
     return value
