@@ -141,6 +141,7 @@ def test_onnx_export_holds_one_lrn_node(rng, tmp_path, switch):
         with keras_lrn.native_for_export():
             model.export(tmp_path / "m.onnx", format="onnx", verbose=False)
     graph = onnx.load(tmp_path / "m.onnx")
+    onnx.checker.check_model(graph, full_check=True)
     assert [n.op_type for n in graph.graph.node].count("LRN") == 1
     session = onnxruntime.InferenceSession(
         str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
@@ -151,11 +152,22 @@ def test_onnx_export_holds_one_lrn_node(rng, tmp_path, switch):
 @tensorflow_only
 def test_onnx_export_without_the_switch_holds_no_lrn_node(rng, tmp_path):
     onnx = pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
     pytest.importorskip("tf2onnx")
-    model = lrn_model((5, 4, 8), **KWARGS)
+    x = rng.uniform(0, 60, (2, 5, 4, 8)).astype(np.float32)
+    model = lrn_model(x.shape[1:], **KWARGS)
     model.export(tmp_path / "m.onnx", format="onnx", verbose=False)
     graph = onnx.load(tmp_path / "m.onnx")
-    assert "LRN" not in [n.op_type for n in graph.graph.node]
+    # a valid graph of plain ONNX ops (no call left unconverted) ...
+    onnx.checker.check_model(graph, full_check=True)
+    op_types = [n.op_type for n in graph.graph.node]
+    assert "LRN" not in op_types
+    assert not [t for t in op_types if "Call" in t], op_types
+    # ... that onnxruntime runs to the formula
+    session = onnxruntime.InferenceSession(
+        str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    (output,) = session.run(None, {session.get_inputs()[0].name: x})
+    np.testing.assert_allclose(output, reference.lrn(x, **KWARGS), rtol=1e-5)
 
 
 def tflite_ops_and_output(model, x, tmp_path):

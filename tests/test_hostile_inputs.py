@@ -170,12 +170,8 @@ def test_bias_power_that_overflows_raises_naming_bias():
             np.zeros((1, 4, 4, 8), "float32"), bias=1e-30, beta=2.0)
 
 
-def test_values_normal_in_float64_are_exact_in_float64(rng):
-    if keras.backend.backend() == "jax":
-        import jax
-
-        if not jax.config.jax_enable_x64:
-            pytest.skip("float64 on JAX needs jax_enable_x64")
+def test_values_normal_in_float64_are_exact_in_float64(rng, float64):
+    # `float64`: JAX computes float64 only with jax_enable_x64 (conftest)
     x = rng.uniform(-2, 2, (1, 3, 3, 6))
     x[0, 0, 0] = 0.0
     for kwargs in (dict(bias=1e-300, beta=0.75),
