@@ -255,3 +255,48 @@ def test_headless_browser_finds_every_page_title(site, served):
              for path, (seen, h1s) in titles.items()
              if seen != _parse(path).title.strip() or h1s != 1]
     assert not wrong, "\n".join(wrong)
+
+
+def _load_docs_module(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "docs" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.skipif(bool(MISSING), reason=f"the docs tools are not installed "
+                    f"({', '.join(MISSING)}): pip install -e '.[docs]'")
+def test_a_public_name_without_a_docstring_is_reported(tmp_path):
+    """The check behind `mkdocs build --strict` failing on an undocumented
+    public name (docs/hooks.py), on a package with one of each."""
+    import griffe
+
+    hooks = _load_docs_module("hooks")
+    package = tmp_path / "pkg"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        '"""A package."""\nfrom pkg.mod import C, documented, undocumented\n'
+        '__all__ = ["C", "documented", "undocumented"]\n')
+    (package / "mod.py").write_text(
+        'def documented():\n    """Says what it does."""\n\n\n'
+        'def undocumented():\n    pass\n\n\n'
+        'class C:\n    """A class."""\n\n'
+        '    def method(self):\n        pass\n\n'
+        '    def call(self):\n        pass\n\n'
+        '    def _private(self):\n        pass\n')
+    loaded = griffe.load("pkg", search_paths=[str(tmp_path)], resolve_aliases=True)
+    missing = [name for public in hooks._public_names(loaded)
+               for name in hooks._missing_docstrings(f"pkg.{public}",
+                                                     hooks._resolved(loaded[public]))]
+    assert missing == ["pkg.C.method", "pkg.undocumented"]
+
+
+@pytest.mark.skipif(bool(MISSING), reason=f"the docs tools are not installed "
+                    f"({', '.join(MISSING)}): pip install -e '.[docs]'")
+def test_keras_style_example_sections_are_read_as_examples():
+    examples = _load_docs_module("griffe_examples")
+    docstring = ("Sums.\n\nArgs:\n    x: a tensor.\n\nExample:\n\n>>> total(1)\n1\n\n"
+                 "Reference:\n    A paper.")
+    assert examples.google_examples(docstring) == (
+        "Sums.\n\nArgs:\n    x: a tensor.\n\nExamples:\n\n    >>> total(1)\n    1\n\n"
+        "Reference:\n    A paper.")
