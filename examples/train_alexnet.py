@@ -37,7 +37,7 @@ split (the images the paper's numbers are reported on).
 Scales (``--scale`` or ``KERAS_LRN_SCALE``):
 
 * ``ci``: seconds; tiny subset, 67x67 input, 1 epoch (used by the tests).
-* ``offline`` (default): a few minutes on a 2-core CPU; digits at 67x67
+* ``offline`` (default; what it costs: the README's set-up section): digits at 67x67
   (AlexNet's smallest valid input), 15 epochs, batch 32.
 * ``full``: the paper's settings: 227x227 crops from 256x256 images,
   batch 128, 90 epochs.
