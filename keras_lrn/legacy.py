@@ -69,9 +69,18 @@ def legacy_objects(*class_names, data_format=None):
 
     Example:
 
-    >>> model = keras.models.load_model(
-    ...     "alexnet_tf_keras2.h5",
-    ...     custom_objects=keras_lrn.legacy_objects("LocalResponseNorm"))
+    A file whose LRN layers were saved under the class name
+    `"LocalResponseNorm"` loads with
+    `keras.models.load_model(path, custom_objects=keras_lrn.legacy_objects("LocalResponseNorm"))`.
+    Each loader builds the layer from the saved config:
+
+    >>> objects = keras_lrn.legacy_objects("LocalResponseNorm")
+    >>> list(objects)
+    ['LocalResponseNorm']
+    >>> layer = objects["LocalResponseNorm"](depth_radius=2, bias=2.0,
+    ...                                      alpha=1e-4, beta=0.75)
+    >>> layer.size, layer.alpha, layer.bias, layer.data_format
+    (5, 0.0001, 2.0, 'channels_last')
     """
     names = class_names or LEGACY_CLASS_NAMES
     for name in names:

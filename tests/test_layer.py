@@ -2,6 +2,7 @@
 training."""
 
 import math
+import re
 import warnings
 
 import keras
@@ -31,8 +32,9 @@ def test_defaults_are_alexnets_published_hyperparameters():
 
 
 def test_version_is_exposed():
-    assert isinstance(keras_lrn.__version__, str)
-    assert keras_lrn.__version__.count(".") == 2
+    # a PEP 440 release (1.2.3) or the development version before one
+    # (1.2.3.dev0): what changed since the last release is unreleased
+    assert re.fullmatch(r"\d+\.\d+\.\d+(\.dev\d+)?", keras_lrn.__version__)
 
 
 def test_get_config_round_trips_every_argument():
