@@ -125,16 +125,18 @@ def tensorflow_candidates(x_nhwc):
     `tf.function(jit_compile=True)` (the way before, which it cannot)."""
     import tensorflow as tf
 
-    from keras_lrn import ops as lrn_ops
+    from keras_lrn import _kernels
 
-    window = lrn_ops.Window.of(x_nhwc.shape, SIZE, "across_channels",
-                               "channels_last", "after")
+    window = _kernels.BoxWindow.of(x_nhwc.shape, SIZE, "across_channels",
+                                   "channels_last", "after")
 
-    structure = lrn_ops.Structure(window, "float32", len(SHAPE), BETA, False)
+    structure = _kernels.Structure(window, "float32", len(SHAPE), BETA,
+                                   False, ())
 
     def formula(t):
-        coefficients = tf.constant([ALPHA, BIAS, BETA, 2 * ALPHA * BETA])
-        return lrn_ops._forward(t, coefficients, structure)[0]
+        coefficients = _kernels.coefficients(ALPHA, BETA, BIAS, None,
+                                             "float32")
+        return _kernels.forward(t, coefficients, structure)[0]
 
     nested = tf.function(formula, jit_compile=True)
     x = tf.constant(x_nhwc)

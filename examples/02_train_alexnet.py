@@ -1,6 +1,13 @@
 # %% [markdown]
 # # 2. Train AlexNet with the paper's recipe
 #
+# **Needs:** keras-lrn's `[notebooks]` extra with TensorFlow
+# (`pip install tensorflow-cpu -e ".[notebooks]"`: scikit-learn, matplotlib,
+# SciPy, tensorflow-datasets, Jupyter). No download at the default scale.
+# Optional: `onnx` and the ONNX model zoo's `bvlcalexnet-12.onnx` beside this
+# notebook, for Caffe's trained AlexNet in the last section (random weights
+# otherwise, said as such).
+#
 # `keras_lrn.applications.AlexNet` is the 2012 network (Krizhevsky,
 # Sutskever & Hinton, *ImageNet Classification with Deep Convolutional
 # Neural Networks*, NIPS 2012) with its LRN layers (n=5, k=2, alpha=1e-4,

@@ -1,6 +1,10 @@
 # %% [markdown]
 # # 3. Does LRN still matter?
 #
+# **Needs:** keras-lrn's `[notebooks]` extra with TensorFlow
+# (`pip install tensorflow-cpu -e ".[notebooks]"`: scikit-learn, matplotlib,
+# SciPy, Jupyter). No download.
+#
 # The question users ask (paraphrasing a well-known Cross Validated thread):
 # *"AlexNet and other large CNNs use local response normalization. How
 # important is it, and when should it be used?"* The usual answer quotes

@@ -6,7 +6,15 @@ Each ``NN_name.py`` file in this folder (``# %%`` code cells,
 ``.py`` files also run as plain scripts. ``--execute`` runs the notebooks
 with nbclient (kernel cwd = this folder) so that the committed outputs come
 from an honest run; the scale is taken from ``KERAS_LRN_SCALE``
-(``ci`` | ``offline`` (default) | ``full``).
+(``ci`` | ``offline`` (default) | ``full``). What each notebook needs is the
+first line of its first cell.
+
+To run a notebook yourself without touching the committed one, write it to
+another folder (needs the ``[notebooks]`` extra):
+
+    python examples/build_notebooks.py --execute --output-dir /tmp/nb 01_what_lrn_does
+
+Maintainers rebuild the committed notebooks in place (this folder):
 
     python examples/build_notebooks.py --execute            # all notebooks
     python examples/build_notebooks.py --execute 02_train_alexnet
@@ -49,13 +57,23 @@ def execute(nb, cwd=HERE, timeout=1800):
     return nb
 
 
-def main():
-    p = argparse.ArgumentParser()
-    p.add_argument("names", nargs="*", help="notebook stems, default: all")
-    p.add_argument("--execute", action="store_true")
-    args = p.parse_args()
-    for src in SOURCES:
-        stem = os.path.splitext(os.path.basename(src))[0]
+def main(argv=None):
+    stems = [os.path.splitext(os.path.basename(src))[0] for src in SOURCES]
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("names", nargs="*", metavar="name",
+                   help=f"notebook stems ({', '.join(stems)}); default: all")
+    p.add_argument("--execute", action="store_true",
+                   help="run each notebook (kernel in examples/) so that it holds its outputs")
+    p.add_argument("--output-dir",
+                   help="write the notebooks here (created if needed) instead of over the "
+                        "committed examples/*.ipynb; default: examples/")
+    args = p.parse_args(argv)
+    unknown = sorted(set(args.names) - set(stems))
+    if unknown:
+        p.error(f"unknown notebook(s) {', '.join(unknown)}; expected some of {', '.join(stems)}")
+    out_dir = os.path.abspath(args.output_dir) if args.output_dir else HERE
+    os.makedirs(out_dir, exist_ok=True)
+    for src, stem in zip(SOURCES, stems):
         if args.names and stem not in args.names:
             continue
         nb = to_notebook(src)
@@ -63,7 +81,9 @@ def main():
             t = time.time()
             execute(nb)
             print(f"{stem}: executed in {time.time() - t:.0f} s")
-        nbformat.write(nb, os.path.join(HERE, stem + ".ipynb"))
+        path = os.path.join(out_dir, stem + ".ipynb")
+        nbformat.write(nb, path)
+        print(f"{stem}: wrote {path}")
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ split (the images the paper's numbers are reported on).
 Scales (``--scale`` or ``KERAS_LRN_SCALE``):
 
 * ``ci``: seconds; tiny subset, 67x67 input, 1 epoch (used by the tests).
-* ``offline`` (default): a few minutes on a 2-core CPU; digits at 67x67
+* ``offline`` (default; what it costs: the README's set-up section): digits at 67x67
   (AlexNet's smallest valid input), 15 epochs, batch 32.
 * ``full``: the paper's settings: 227x227 crops from 256x256 images,
   batch 128, 90 epochs.
@@ -48,7 +48,9 @@ nothing, BatchNorm (momentum 0.9, BATCHNORM_NOTE) or a learned LRN, for ablation
 The fc6/fc7 biases start at the paper's 1 for ``imagenet2012`` and at 0 for
 the 10-class datasets at every scale (see ``FC_BIAS_NOTE``).
 
-Output (``--out-dir``, default ``alexnet_run/``): the final model
+Output (``--out-dir``, default ``alexnet_run/<scale>/``, e.g.
+``alexnet_run/offline/``; ``alexnet_run/<dataset>_<scale>/`` for the tfds
+datasets): the final model
 ``alexnet_final.keras`` (weights and optimizer state; ``import keras_lrn``
 before ``keras.models.load_model``), ``history.csv``,
 ``learning_curves.png`` and ``results.json``. No best-epoch checkpoint is
@@ -63,7 +65,13 @@ output folder), then Keras's live progress bar on a terminal or one plain
 line per epoch otherwise (a log file gets no carriage returns or colour
 codes), then a summary naming the output folder and each file with its size.
 
-Run the main job (offline, a few minutes on a 2-core CPU):
+A run never replaces another run's results: where the output folder holds
+a finished run's files, the script stops and says so before it imports
+TensorFlow (``--overwrite`` replaces them). The command line is parsed
+before TensorFlow is imported, so ``--help`` and a mistyped option answer
+at once.
+
+Run the main job (offline, the digits at the offline scale):
 
     python examples/train_alexnet.py
 """
@@ -86,11 +94,8 @@ import numpy as np  # noqa: E402
 
 from quiet_tensorflow import import_tensorflow  # noqa: E402
 
-tf = import_tensorflow()
-import keras  # noqa: E402
-
-import keras_lrn  # noqa: E402
-from keras_lrn.applications import AlexNet  # noqa: E402
+# TensorFlow, Keras and keras-lrn (seconds to import) are imported at the
+# end of this file, after the command line is parsed: see the bottom.
 
 # Third-party noise this job triggers, each filtered by its exact message so
 # that anything else still shows:
@@ -496,38 +501,6 @@ def _plural(n, word):
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-class EpochLines(keras.callbacks.Callback):
-    """One plain line per epoch, for logs: no progress bar, no ETA, no
-    carriage returns or colour codes; the learning rate the epoch used, its
-    wall time (validation included), and a note when ReduceLROnPlateau
-    lowers the rate (put this callback after it)."""
-
-    def __init__(self, epochs, print_fn=print):
-        super().__init__()
-        self.epochs = epochs
-        self.print_fn = print_fn
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._start = time.perf_counter()
-        self._lr = _learning_rate(self.model)
-
-    def on_epoch_end(self, epoch, logs=None):
-        seconds = time.perf_counter() - self._start
-        logs = {k: v for k, v in (logs or {}).items() if k != "learning_rate"}
-        # loss first, then the metrics; training before validation
-        order = sorted(logs, key=lambda k: (k.startswith("val_"), not k.endswith("loss"), k))
-        metrics = "  ".join(f"{k} {float(logs[k]):.4f}" for k in order)
-        steps = (self.params or {}).get("steps") or 0
-        per_step = f", {seconds / steps:.2f} s/step" if steps else ""
-        width = len(str(self.epochs))
-        line = (f"epoch {epoch + 1:>{width}}/{self.epochs}  {metrics}  "
-                f"lr {self._lr:g}  {seconds:.1f} s{per_step}")
-        lr = _learning_rate(self.model)
-        if lr != self._lr:
-            line += f"  (val_loss flat: lr now {lr:g})"
-        self.print_fn(line)
-
-
 def read_history(path):
     """history.csv (CSVLogger) as {column: [float per epoch]}: the whole run,
     also when it was resumed."""
@@ -652,8 +625,9 @@ def print_banner(cfg, on_gpu, progress):
     say(f"  versions       keras-lrn {keras_lrn.__version__}, Keras {keras.__version__}, "
         f"TensorFlow {tf.__version__}, NumPy {np.__version__}, "
         f"Python {platform.python_version()}")
-    existing = " (exists: files of the same names are replaced)" if os.path.isdir(out_dir) else ""
-    say(f"  output folder  {out_dir}{existing}")
+    replaced = " (--overwrite: the previous run's results are replaced)" if finished_run(
+        cfg.out_dir) and not os.path.isdir(resume_dir(cfg)) else ""
+    say(f"  output folder  {out_dir}{replaced}")
     if os.path.isdir(resume_dir(cfg)):
         say(f"  resuming       from {os.path.abspath(resume_dir(cfg))} (an interrupted run's "
             f"last finished epoch)")
@@ -668,6 +642,19 @@ OUTPUT_FILES = {
     "learning_curves.png": "the same as curves",
     "results.json": "configuration, test-split accuracies, timings, history",
 }
+
+
+def default_out_dir(cfg):
+    """One folder per scale (per dataset and scale for the tfds datasets),
+    so that a ci run and an offline run keep their own results."""
+    name = cfg.scale if cfg.dataset == "digits" else f"{cfg.dataset}_{cfg.scale}"
+    return os.path.join("alexnet_run", name)
+
+
+def finished_run(out_dir):
+    """The files of a run that finished (or got as far as saving), in
+    `out_dir`: what a new run there would replace."""
+    return [name for name in OUTPUT_FILES if os.path.exists(os.path.join(out_dir, name))]
 
 
 def run(cfg):
@@ -821,18 +808,90 @@ def build_parser():
     p.add_argument("--data-dir",
                    help="tfds data folder; default: tfds's own (~/tensorflow_datasets)")
     p.add_argument("--out-dir",
-                   help=f"output folder; default: {Config.out_dir} (in the current folder)")
+                   help="output folder; default: alexnet_run/<scale> (alexnet_run/offline, "
+                        "alexnet_run/ci, alexnet_run/full), alexnet_run/<dataset>_<scale> for "
+                        "imagenette and imagenet2012, in the current folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the results of a finished run in the output folder; without "
+                        "it the job stops before training (an interrupted run, with "
+                        "<out-dir>/resume/, continues either way); default: off")
     p.add_argument("--progress", choices=PROGRESS,
                    help="bar: Keras's live progress bar; epochs: one plain line per epoch; "
                         "default: auto (bar when stdout is a terminal, else epochs)")
     return p
 
 
+def parse_config(argv=None):
+    """The command line as a Config, checked before anything is imported or
+    written: exits with a message (status 2) for a bad option, or where the
+    output folder holds a finished run's results and `--overwrite` is not
+    given."""
+    parser = build_parser()
+    args = vars(parser.parse_args(argv))
+    overwrite = args.pop("overwrite")
+    given_out_dir = args["out_dir"] is not None
+    cfg = make_config(**args)
+    if not given_out_dir:
+        cfg = dataclasses.replace(cfg, out_dir=default_out_dir(cfg))
+    previous = finished_run(cfg.out_dir)
+    if previous and not overwrite and not os.path.isdir(resume_dir(cfg)):
+        parser.error(f"{cfg.out_dir} holds another run's results ({', '.join(previous)}); "
+                     f"pass --overwrite to replace them, or --out-dir for another folder. "
+                     f"Received: --out-dir {cfg.out_dir}")
+    return cfg
+
+
 def main(argv=None):
-    cfg = make_config(**vars(build_parser().parse_args(argv)))
-    _, _, results = run(cfg)
+    _, _, results = run(parse_config(argv))
     return results
 
 
 if __name__ == "__main__":
-    main()
+    # Parse and check the command line first: `--help`, a mistyped option or
+    # a folder holding another run's results answer without TensorFlow.
+    _CONFIG = parse_config()
+
+# TensorFlow (without its start-up lines), Keras and keras-lrn, here and not
+# at the top so that the command line above is answered first. Imported as a
+# module (notebook 2, the tests), this file imports them at once, as usual.
+tf = import_tensorflow()
+import keras  # noqa: E402
+
+import keras_lrn  # noqa: E402
+from keras_lrn.applications import AlexNet  # noqa: E402
+
+
+class EpochLines(keras.callbacks.Callback):
+    """One plain line per epoch, for logs: no progress bar, no ETA, no
+    carriage returns or colour codes; the learning rate the epoch used, its
+    wall time (validation included), and a note when ReduceLROnPlateau
+    lowers the rate (put this callback after it)."""
+
+    def __init__(self, epochs, print_fn=print):
+        super().__init__()
+        self.epochs = epochs
+        self.print_fn = print_fn
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+        self._lr = _learning_rate(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._start
+        logs = {k: v for k, v in (logs or {}).items() if k != "learning_rate"}
+        # loss first, then the metrics; training before validation
+        order = sorted(logs, key=lambda k: (k.startswith("val_"), not k.endswith("loss"), k))
+        metrics = "  ".join(f"{k} {float(logs[k]):.4f}" for k in order)
+        steps = (self.params or {}).get("steps") or 0
+        per_step = f", {seconds / steps:.2f} s/step" if steps else ""
+        width = len(str(self.epochs))
+        line = (f"epoch {epoch + 1:>{width}}/{self.epochs}  {metrics}  "
+                f"lr {self._lr:g}  {seconds:.1f} s{per_step}")
+        lr = _learning_rate(self.model)
+        if lr != self._lr:
+            line += f"  (val_loss flat: lr now {lr:g})"
+        self.print_fn(line)
+
+
+if __name__ == "__main__":
+    run(_CONFIG)

@@ -7,7 +7,7 @@ from keras_lrn.layer import LocalResponseNormalization
 from keras_lrn.legacy import legacy_objects
 from keras_lrn.ops import native_for_export
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 
 __all__ = ["LRN", "LocalResponseNormalization", "applications",
            "legacy_objects", "native_for_export", "ops", "__version__"]

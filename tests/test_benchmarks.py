@@ -1,8 +1,12 @@
 """The benchmark scripts import without side effects and run end to end at
-a tiny shape. No timing is asserted: only that every candidate ran and the
-report holds its comparisons."""
+a tiny shape. No timing is compared with a bound: only that every candidate
+ran and the report holds what it promises (every row's times and ratios
+present, finite and positive, the agreement with the peers at float32
+rounding, a verdict and a ratio for every target)."""
 
 import importlib
+import math
+import re
 import sys
 
 import keras
@@ -20,6 +24,25 @@ def test_modules_import_without_side_effects(monkeypatch):
         importlib.reload(importlib.import_module(name))
 
 
+def _table(text, heading):
+    """The rows of the Markdown table under `heading`, as dicts by column."""
+    lines = text[text.index(heading):].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    header = [c.strip() for c in lines[start].strip("|").split("|")]
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(header, (c.strip() for c in
+                                      line.strip("|").split("|")))))
+    return rows
+
+
+def _positive(value):
+    number = float(value)
+    return math.isfinite(number) and number > 0
+
+
 @pytest.mark.skipif(keras.backend.backend() not in ("tensorflow", "jax"),
                     reason="lrn_bench measures the TensorFlow and JAX "
                            "backends (torch is timed as a peer there)")
@@ -32,16 +55,55 @@ def test_lrn_bench_quick_runs_every_candidate(tmp_path):
     assert out.read_text() == text
     assert "failed:" not in text
     assert "## Targets" in text and "## Agreement" in text
-    assert "| x*2 |" in text  # the framework's compiled elementwise floor
+    # every candidate has a finite, positive time and its ratios
+    rows = _table(text, "## quick:")
+    impls = {row["impl"] for row in rows}
+    assert {"numpy copy", "x*2", "ours", "torch"} <= impls, impls
+    for row in rows:
+        assert _positive(row["median ms"]) and _positive(row["min ms"]), row
+        assert float(row["min ms"]) <= float(row["median ms"]), row
+        for column in ("x floor", "x XLA x*2", "x native (same ctx)"):
+            if row[column]:
+                assert _positive(row[column]), (column, row)
+    ours = [row for row in rows if row["impl"] == "ours"]
+    assert {row["pass"] for row in ours} == {"fwd", "fwd+bwd"}
+    assert {row["mode"] for row in ours} == {"across", "within"}
+    assert all(row["x floor"] and row["x XLA x*2"] for row in ours)
+    # the agreement of ours with its peers, at float32 rounding
+    agreement = re.findall(r"^- (.+ vs .+): ([0-9.e+-]+)$",
+                           text[text.index("## Agreement"):
+                                text.index("## Targets")], re.M)
+    assert agreement, text
+    for name, value in agreement:
+        if "ulps" in name:  # half precision: rounded once
+            assert float(value) <= 1.0, (name, value)
+        elif "float16" in name:  # bfloat16 / float16 relative error
+            assert float(value) < 2.0**-7, (name, value)
+        else:
+            assert float(value) < 1e-5, (name, value)
+    # every target evaluated to a verdict and a finite ratio
+    section = text[text.index("## Targets"):].split("\n## ")[0]
+    listed = [line for line in section.splitlines() if line.startswith("- ")]
+    targets = re.findall(r"^- (\d[a-z]?\. .+?): (\*\*NOT met\*\*|met) "
+                         r"\(.* = ([0-9.]+) \(", section, re.M)
+    assert len(listed) >= 5 and len(targets) == len(listed), listed
+    assert all(math.isfinite(float(ratio)) for _, _, ratio in targets)
     if keras.backend.backend() == "tensorflow":
         assert 'plain tf.function, LRN() (implementation="auto")' in text
         assert 'plain tf.function, LRN(implementation="portable")' in text
+        assert "tf.nn (native)" in impls
         assert "| numpy copy |" in text
 
 
-def test_backends_bench_runs_every_candidate():
+def test_backends_bench_runs_every_candidate(capsys):
     from benchmarks import backends_bench
 
-    bench = backends_bench.main(shape=(1, 4, 4, 8), repetitions=1)
-    assert bench.candidates
-    assert all(c.error is None and c.times for c in bench.candidates)
+    bench = backends_bench.main(shape=(1, 4, 4, 8), repetitions=2)
+    assert len(bench.candidates) >= 2
+    printed = capsys.readouterr().out
+    for candidate in bench.candidates:
+        assert candidate.error is None, (candidate.impl, candidate.error)
+        assert len(candidate.times) == 2, candidate.impl
+        assert all(math.isfinite(t) and t > 0 for t in candidate.times)
+        assert 0 < candidate.min <= candidate.median
+        assert f"{candidate.impl:45s} median {candidate.median:8.2f} ms" in printed

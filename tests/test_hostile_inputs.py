@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import keras_lrn
-from keras_lrn import LRN, legacy
+from keras_lrn import LRN, _op, legacy
 from tests import reference
 
 DATA = reference.__file__.rsplit("/", 1)[0] + "/data"
@@ -170,12 +170,8 @@ def test_bias_power_that_overflows_raises_naming_bias():
             np.zeros((1, 4, 4, 8), "float32"), bias=1e-30, beta=2.0)
 
 
-def test_values_normal_in_float64_are_exact_in_float64(rng):
-    if keras.backend.backend() == "jax":
-        import jax
-
-        if not jax.config.jax_enable_x64:
-            pytest.skip("float64 on JAX needs jax_enable_x64")
+def test_values_normal_in_float64_are_exact_in_float64(rng, float64):
+    # `float64`: JAX computes float64 only with jax_enable_x64 (conftest)
     x = rng.uniform(-2, 2, (1, 3, 3, 6))
     x[0, 0, 0] = 0.0
     for kwargs in (dict(bias=1e-300, beta=0.75),
@@ -326,7 +322,7 @@ def test_unknown_rank_gets_a_message_that_says_rank():
     for function in (
         LRN(), built,
         lambda t: keras_lrn.ops.local_response_normalization(t),
-        lambda t: keras_lrn.ops.normalize(
+        lambda t: _op.normalize(
             t, size=5, alpha=1e-4, beta=0.75, bias=2.0,
             mode="across_channels", data_format="channels_last",
             even_window_side="after", implementation="auto"),

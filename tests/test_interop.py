@@ -13,8 +13,14 @@ import pytest
 import keras_lrn
 from tests import reference
 
-onnx = pytest.importorskip("onnx")
-onnxruntime = pytest.importorskip("onnxruntime")
+onnx = pytest.importorskip(
+    "onnx", reason="ONNX export checks need onnx (the [onnx] extra)")
+onnxruntime = pytest.importorskip(
+    "onnxruntime", reason="ONNX export checks run onnxruntime (the [test] "
+    "extra)")
+# Keras exports ONNX through tf2onnx: without it every export here fails
+pytest.importorskip(
+    "tf2onnx", reason="Keras exports ONNX through tf2onnx (the [test] extra)")
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow",
     reason="ONNX export is tested through tf2onnx on the TensorFlow backend")

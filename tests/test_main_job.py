@@ -84,7 +84,8 @@ def test_log_redirected_to_a_file_is_plain_and_names_what_it_wrote(tmp_path):
     # nothing but the job's own lines: no warnings, no TensorFlow start-up lines
     assert not re.search(r"warn|absl|oneDNN|cpu_feature_guard", log, re.I), log[:3000]
 
-    out_dir = str(tmp_path / "alexnet_run")  # the default --out-dir, in the working folder
+    # the default --out-dir, in the working folder: one folder per scale
+    out_dir = str(tmp_path / "alexnet_run" / "ci")
     lines = log.splitlines()
     assert lines[0].startswith("keras-lrn main job")
     banner = lines[:lines.index(next(line for line in lines if line.startswith("data:")))]
@@ -100,7 +101,7 @@ def test_log_redirected_to_a_file_is_plain_and_names_what_it_wrote(tmp_path):
 
     assert _check_summary(log, out_dir) == {
         "alexnet_final.keras", "history.csv", "learning_curves.png", "results.json"}
-    results = json.loads((tmp_path / "alexnet_run" / "results.json").read_text())
+    results = json.loads((tmp_path / "alexnet_run" / "ci" / "results.json").read_text())
     assert results["output_dir"] == out_dir and results["epochs_run"] == 2
     assert results["reloaded_predictions_match"]
     # digits trains without flips, so the paper's 10 crops are 5 here
@@ -125,11 +126,19 @@ def test_log_redirected_to_a_file_is_plain_and_names_what_it_wrote(tmp_path):
 
     import keras_lrn  # noqa: F401  (registers the layer for load_model)
 
-    final = keras.models.load_model(tmp_path / "alexnet_run" / "alexnet_final.keras")
+    final = keras.models.load_model(tmp_path / "alexnet_run" / "ci" / "alexnet_final.keras")
     squares = sum(float(np.sum(np.square(np.asarray(w, dtype="float64"))))
                   for w in final.weights if w.path.endswith("kernel"))
     decay = history["val_loss"][-1] - history["val_crossentropy"][-1]
     assert decay == pytest.approx(5e-4 / 2 * squares, rel=1e-4)
+
+    # the same command again stops before training, and keeps the results
+    before = {name: os.path.getmtime(os.path.join(out_dir, name)) for name in os.listdir(out_dir)}
+    again = subprocess.run([sys.executable, SCRIPT, *SMALL], cwd=tmp_path, env=_env(),
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "--overwrite" in again.stderr, again.stderr
+    assert before == {name: os.path.getmtime(os.path.join(out_dir, name))
+                      for name in os.listdir(out_dir)}
 
 
 @runs_the_job
@@ -242,8 +251,9 @@ def test_normalization_option_sets_the_layers_after_conv1_and_conv2():
         parser.parse_args(["--normalization", "layernorm"])
 
     def norm_layers(choice):
-        args = parser.parse_args(["--scale", "ci", "--normalization", choice])
-        cfg = train_alexnet.make_config(**vars(args))
+        args = vars(parser.parse_args(["--scale", "ci", "--normalization", choice]))
+        args.pop("overwrite")  # what to do with a previous run's folder: not a Config field
+        cfg = train_alexnet.make_config(**args)
         model = train_alexnet.build_model(cfg, num_classes=10)
         return [layer for layer in model.layers
                 if isinstance(layer, (LocalResponseNormalization, keras.layers.BatchNormalization))]
@@ -258,3 +268,84 @@ def test_normalization_option_sets_the_layers_after_conv1_and_conv2():
     learned = norm_layers("learned")
     assert [type(layer) for layer in learned] == [LocalResponseNormalization] * 2
     assert all(len(layer.trainable_weights) == 4 for layer in learned)
+
+
+# Runs the script as `python examples/train_alexnet.py ARGS` does (its folder
+# first on sys.path), then prints its exit status, its output and which of
+# the frameworks it imported.
+_RUN_AS_SCRIPT = """
+import contextlib, io, json, os, runpy, sys
+script, args = sys.argv[1], json.loads(sys.argv[2])
+sys.argv = [script] + args
+sys.path.insert(0, os.path.dirname(script))
+out, err = io.StringIO(), io.StringIO()
+with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    try:
+        runpy.run_path(script, run_name="__main__")
+        status = 0
+    except SystemExit as stop:
+        status = stop.code
+imported = sorted(name for name in ("tensorflow", "keras", "jax", "torch") if name in sys.modules)
+print(json.dumps({"status": status, "stdout": out.getvalue(), "stderr": err.getvalue(),
+                  "imported": imported}))
+"""
+
+
+def _as_script(args, cwd):
+    proc = subprocess.run([sys.executable, "-c", _RUN_AS_SCRIPT, SCRIPT, json.dumps(args)],
+                          cwd=cwd, env=_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def test_help_answers_before_tensorflow_is_imported(tmp_path):
+    result = _as_script(["--help"], tmp_path)
+    assert result["status"] == 0
+    assert result["stdout"].startswith("usage: train_alexnet.py")
+    assert "--overwrite" in result["stdout"]
+    assert result["imported"] == []
+    # a mistyped option is answered the same way
+    result = _as_script(["--scale", "huge"], tmp_path)
+    assert result["status"] == 2 and "invalid choice: 'huge'" in result["stderr"]
+    assert result["imported"] == []
+
+
+def test_refuses_to_replace_a_finished_run_before_importing_tensorflow(tmp_path):
+    finished = tmp_path / "alexnet_run" / "offline"
+    finished.mkdir(parents=True)
+    (finished / "results.json").write_text("{}")
+    result = _as_script([], tmp_path)  # the default: offline scale
+    assert result["status"] == 2
+    assert "alexnet_run/offline holds another run's results (results.json)" in result["stderr"]
+    assert "--overwrite" in result["stderr"]
+    assert result["imported"] == []
+    assert (finished / "results.json").read_text() == "{}"
+    assert sorted(os.listdir(tmp_path / "alexnet_run")) == ["offline"]
+
+
+def test_each_scale_and_dataset_has_its_own_output_folder(tmp_path, monkeypatch):
+    train_alexnet = _import_script()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("KERAS_LRN_SCALE", raising=False)
+    monkeypatch.delenv("KERAS_LRN_DATASET", raising=False)
+    folders = {scale: train_alexnet.parse_config(["--scale", scale]).out_dir
+               for scale in train_alexnet.SCALES}
+    assert folders == {scale: os.path.join("alexnet_run", scale)
+                       for scale in train_alexnet.SCALES}
+    assert (train_alexnet.parse_config(["--dataset", "imagenette"]).out_dir
+            == os.path.join("alexnet_run", "imagenette_offline"))
+    assert train_alexnet.parse_config(["--out-dir", "mine"]).out_dir == "mine"
+
+    # a finished ci run leaves the offline folder free, and the other way round
+    ci = tmp_path / "alexnet_run" / "ci"
+    ci.mkdir(parents=True)
+    (ci / "alexnet_final.keras").write_bytes(b"")
+    assert train_alexnet.parse_config([]).out_dir == os.path.join("alexnet_run", "offline")
+    with pytest.raises(SystemExit) as stop:
+        train_alexnet.parse_config(["--scale", "ci"])
+    assert stop.value.code == 2
+    # --overwrite replaces it; an interrupted run (resume/ present) continues
+    assert train_alexnet.parse_config(["--scale", "ci", "--overwrite"]).out_dir == str(
+        os.path.join("alexnet_run", "ci"))
+    (ci / "resume").mkdir()
+    assert train_alexnet.parse_config(["--scale", "ci"]).out_dir == os.path.join("alexnet_run", "ci")

@@ -231,3 +231,27 @@ def test_bad_dataset_or_scale():
         train_alexnet.make_config(dataset="cifar10")
     with pytest.raises(ValueError, match="scale='huge'"):
         train_alexnet.make_config(scale="huge")
+
+
+def test_output_dir_writes_a_copy_and_leaves_the_committed_notebook(tmp_path):
+    """`build_notebooks.py --output-dir DIR NAME` (the user's command, here
+    without --execute) writes DIR/NAME.ipynb from the source and does not
+    touch examples/NAME.ipynb."""
+    committed = os.path.join(EXAMPLES, "01_what_lrn_does.ipynb")
+    before = open(committed, "rb").read()
+    build_notebooks.main(["--output-dir", str(tmp_path / "nb"), "01_what_lrn_does"])
+    assert os.listdir(tmp_path / "nb") == ["01_what_lrn_does.ipynb"]
+    copy = nbformat.read(str(tmp_path / "nb" / "01_what_lrn_does.ipynb"), as_version=4)
+    source = build_notebooks.to_notebook(os.path.join(EXAMPLES, "01_what_lrn_does.py"))
+    assert [c.source for c in copy.cells] == [c.source for c in source.cells]
+    assert open(committed, "rb").read() == before
+    with pytest.raises(SystemExit):
+        build_notebooks.main(["--output-dir", str(tmp_path / "nb"), "04_no_such_notebook"])
+
+
+@pytest.mark.parametrize("stem", NOTEBOOKS)
+def test_each_notebook_says_what_it_needs_at_its_top(stem):
+    source = build_notebooks.to_notebook(os.path.join(EXAMPLES, stem + ".py"))
+    first = source.cells[0]
+    assert first.cell_type == "markdown" and "**Needs:**" in first.source, stem
+    assert '".[notebooks]"' in first.source

@@ -744,3 +744,292 @@ def test_random_graph_edits(scratch, tiny_keras, data):
         edit(model.graph, data.draw)
     scratch.write_bytes(model.SerializeToString())
     _loads_or_names_the_file(scratch, tiny_keras)
+
+
+# --------------------------------------------------------------------------
+# Amplification and graph checks (issue 20): the graph is recognized from
+# its declarations before any weight is read, each stored tensor is read
+# once, and the bytes all stored tensors declare are within zoo.MAX_BYTES.
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("attribute, value", [
+    ("size", 5), ("alpha", 1e-3), ("beta", 0.5), ("bias", 2.0)])
+def test_every_lrn_attribute_is_verified(tmp_path, attribute, value):
+    def edit(graph):
+        lrn = _node(graph, "norm1")
+        lrn.attribute.remove(_attribute(lrn, attribute))
+        lrn.attribute.append(helper.make_attribute(attribute, value))
+    _rejected(_edited(tmp_path, edit), "LRN attributes")
+
+
+def _shared_conv_file(path, elements, nodes=40, external=None):
+    """The issue's amplification files: one stored tensor of `elements`
+    float32 values (a 1x1 convolution's weights) named by `nodes` Conv
+    nodes, stored in the file or, with `external`, in a sparse file of that
+    name beside it (no disk used)."""
+    channels = int(np.sqrt(elements))
+    dims = (channels, channels, 1, 1)
+    if external is None:
+        weight = numpy_helper.from_array(np.full(dims, 0.01, np.float32), "w")
+    else:
+        weight = onnx.TensorProto(name="w", dims=dims,
+                                  data_type=onnx.TensorProto.FLOAT,
+                                  data_location=onnx.TensorProto.EXTERNAL)
+        nbytes = 4 * channels * channels
+        for key, value in {"location": external, "length": str(nbytes)}.items():
+            weight.external_data.add(key=key, value=value)
+        with open(os.path.join(os.path.dirname(path), external), "wb") as f:
+            f.truncate(nbytes)
+    conv = [helper.make_node("Conv", ["data" if i == 0 else f"y{i - 1}", "w"],
+                             [f"y{i}"], name=f"conv{i}") for i in range(nodes)]
+    graph = helper.make_graph(
+        conv, "shared",
+        [helper.make_tensor_value_info("data", onnx.TensorProto.FLOAT,
+                                       [1, channels, 1, 1])],
+        [helper.make_tensor_value_info(f"y{nodes - 1}", onnx.TensorProto.FLOAT,
+                                       None)],
+        initializer=[weight])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 12)])
+    return _save(model, path)
+
+
+def _peak_bytes(function):
+    """The ValueError `function` raises and the peak of the Python and
+    NumPy memory (tracemalloc tracks both) allocated while it runs."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError) as info:
+            function()
+        return info.value, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_shared_initializer_is_not_copied_per_node(tmp_path):
+    # 16 MB named by 40 nodes (the issue's file was 54 MB: +2,160 MB when
+    # each reference copied it); the file itself is read once (16 MB)
+    path = _shared_conv_file(tmp_path / "shared.onnx", 2000**2)
+    size = os.path.getsize(path)
+    error, peak = _peak_bytes(lambda: from_onnx_zoo(path))
+    assert "not one of the ONNX model zoo networks" in str(error)
+    assert str(error).endswith(f"Received: path={path!r}")
+    assert peak < size + 4 * 2**20, (peak, size)
+
+
+def test_sparse_external_data_beyond_the_budget_is_refused_unread(tmp_path):
+    # the issue's second file: a tiny .onnx beside a 432 MB sparse data file
+    # (no disk used) that 8 nodes name
+    path = _shared_conv_file(tmp_path / "sparse.onnx", 108_000_000, nodes=8,
+                             external="w.bin")
+    nbytes = os.path.getsize(tmp_path / "w.bin")
+    assert os.path.getsize(path) < 1000 and nbytes > zoo.MAX_BYTES
+    error, peak = _peak_bytes(lambda: from_onnx_zoo(path))
+    assert f"{nbytes} bytes" in str(error), str(error)
+    assert str(zoo.MAX_BYTES) in str(error)
+    assert str(error).endswith(f"Received: path={path!r}")
+    assert peak < 2**20, peak
+
+
+def test_sparse_external_data_within_the_budget_is_not_read(tmp_path):
+    # 100 MB named by 8 nodes: within the budget, so the graph is what
+    # refuses the file, before its data is read
+    path = _shared_conv_file(tmp_path / "sparse.onnx", 25_000_000, nodes=8,
+                             external="w.bin")
+    error, peak = _peak_bytes(lambda: from_onnx_zoo(path))
+    assert "not one of the ONNX model zoo networks" in str(error)
+    assert str(error).endswith(f"Received: path={path!r}")
+    assert peak < 2**20, peak
+
+
+def test_total_declared_bytes_are_budgeted(tmp_path, monkeypatch):
+    # each tensor within the budget, all of them together not: refused
+    # before anything is read
+    path = _save(_tiny_onnx(), tmp_path / "tiny.onnx")
+    total = 4 * (4 * 3 * 3 * 3 + 4 + 2 * 36 + 2) + 8 * 2  # + the Constant
+    monkeypatch.setattr(zoo, "MAX_BYTES", total)
+    assert len(_read_verified(path).weighted) == 2
+    monkeypatch.setattr(zoo, "MAX_BYTES", total - 1)
+    message = _rejected(path, f"declare {total} bytes in all, more than "
+                              f"the {total - 1} bytes")
+    assert "tiny.onnx" in message
+
+
+def test_zoo_networks_fit_the_budget():
+    for network in ZOO_NETWORKS:
+        weights = sum(4 * int(np.prod(shape)) for layer in network.layers
+                      for shape in layer.shapes)
+        assert weights <= zoo.MAX_BYTES, network.name
+    # zfnet512, the largest: 349.0 MB in the zoo's file (87.3M float32)
+    assert max(4 * sum(int(np.prod(s)) for layer in n.layers
+                       for s in layer.shapes) for n in ZOO_NETWORKS
+               ) == 349_002_144
+
+
+def test_declared_shapes_identify_before_any_weight_is_read(tmp_path,
+                                                            monkeypatch):
+    path = _save(_fake_alexnet(), tmp_path / "bvlcalexnet-12.onnx")
+    reads = []
+    monkeypatch.setattr(zoo, "_to_array",
+                        lambda *a: reads.append(a[0].name))
+    with pytest.raises(ValueError, match="'conv2' is a Conv with weights"):
+        from_onnx_zoo(path)
+    with pytest.raises(ValueError, match="not one of the ONNX model zoo"):
+        from_onnx_zoo(_shared_conv_file(tmp_path / "s.onnx", 100))
+    assert reads == []
+
+
+@pytest.mark.parametrize("dims", [
+    [2**62, 2**62, 0],     # the product is 0: each dim is checked
+    [-1, 36], [2, -36],    # negative
+    [2**32, 2**32],        # overflows an int64 product
+    [2**40],
+])
+def test_malformed_dims_are_refused_naming_the_file(tmp_path, dims):
+    def edit(graph):
+        weight = next(t for t in graph.initializer if t.name == "fc_w")
+        weight.dims[:] = dims
+        if 0 in dims:  # data as long as the product: the dims are the lie
+            weight.raw_data = b""
+    _rejected(_edited(tmp_path, edit), rf"'fc_w' declares the dims \[")
+
+
+@pytest.mark.parametrize("opsets, match", [
+    ([("", 9), ("com.microsoft", 1)], "domains .'com.microsoft'. beside"),
+    ([("ai.onnx.ml", 2), ("", 9)], "domains .'ai.onnx.ml'. beside"),
+    ([("", 9), ("ai.onnx", 12)], "imports ai.onnx 2 times"),
+    ([("com.example", 9)], "domains .'com.example'. beside"),
+])
+def test_every_opset_import_is_checked(tmp_path, opsets, match):
+    model = _tiny_onnx()
+    del model.opset_import[:]
+    model.opset_import.extend(helper.make_opsetid(d, v) for d, v in opsets)
+    path = _save(model, tmp_path / "tiny.onnx")
+    _rejected(path, match)
+
+
+def test_node_of_another_domain_is_refused(tmp_path):
+    def edit(graph):
+        _node(graph, "relu1").domain = "com.example"
+    _rejected(_edited(tmp_path, edit), "domains")
+
+
+@pytest.mark.parametrize("node, index", [("relu1", 0), ("fc", 2),
+                                         ("flatten", 1)])
+def test_dangling_node_input_is_refused(tmp_path, node, index):
+    def edit(graph):
+        _node(graph, node).input[index] = "produced_by_nothing"
+    message = _rejected(_edited(tmp_path, edit), "produced_by_nothing")
+    assert "no initializer, graph input or earlier node" in message
+
+
+def test_input_produced_by_a_later_node_is_refused(tmp_path):
+    def edit(graph):
+        nodes = list(graph.node)
+        relu = _node(graph, "relu1")
+        nodes.remove(relu)
+        nodes.append(relu)  # its output is read by LRN, before it
+        del graph.node[:]
+        graph.node.extend(nodes)
+    _rejected(_edited(tmp_path, edit), "'n1'|'r1'")
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused(tmp_path, value):
+    def edit(graph):
+        weight = next(t for t in graph.initializer if t.name == "conv1_w")
+        values = numpy_helper.to_array(weight).copy()
+        values[1, 2, 0, 1] = value
+        weight.CopyFrom(numpy_helper.from_array(values, "conv1_w"))
+    path = _edited(tmp_path, edit)
+    with pytest.raises(ValueError, match="'conv1_w' holds 1 non-finite") as info:
+        _read_verified(path, _tiny_builder())
+    assert str(info.value).endswith(f"Received: path={path!r}")
+    with pytest.raises(ValueError, match="non-finite"):
+        zoo.build(path, (TINY,))
+
+
+# Two 1x1 convolutions naming one stored tensor: read once, loaded twice.
+
+def _shared_builder(classifier_activation="softmax", name="shared"):
+    inputs = keras.Input((4, 4, 3))
+    x = _common.conv(inputs, 3, 1, name="conv1")
+    x = _common.conv(x, 3, 1, name="conv2")
+    x = LocalResponseNormalization.from_onnx(**TINY_LRN, name="norm1")(x)
+    x = keras.layers.MaxPooling2D(2, 2, name="pool1")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = _common.classifier(x, 2, classifier_activation, 0.01, 0.0, "fc")
+    return keras.Model(inputs, x, name=name)
+
+
+SHARED = zoo.ZooNetwork.from_mapping(_shared_builder, {
+    "name": "shared",
+    "arguments": {},
+    "layers": ({"name": "conv1", "op": "Conv", "weights": (3, 3, 1, 1)},
+               {"name": "conv2", "op": "Conv", "weights": (3, 3, 1, 1)},
+               {"name": "fc", "op": "Gemm", "weights": (2, 12),
+                "flattened_from": (3, 2, 2)}),
+    "pools": ({"op": "MaxPool", "kernel": 2, "strides": 2},),
+    "lrn": TINY_LRN,
+    "lrn_count": 1,
+})
+
+
+def test_a_tensor_named_by_two_nodes_is_read_once(tmp_path):
+    rng = np.random.default_rng(3)
+    w = rng.normal(size=(3, 3, 1, 1)).astype(np.float32)
+    b = rng.normal(size=3).astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["data", "w", "b"], ["c1"], name="conv1"),
+        helper.make_node("Conv", ["c1", "w", "b"], ["c2"], name="conv2"),
+        helper.make_node("LRN", ["c2"], ["n1"], name="norm1", **TINY_LRN),
+        helper.make_node("MaxPool", ["n1"], ["p1"], name="pool1",
+                         kernel_shape=[2, 2], strides=[2, 2]),
+        helper.make_node("Flatten", ["p1"], ["f"], name="flatten"),
+        helper.make_node("Gemm", ["f", "fc_w", "fc_b"], ["logits"], name="fc",
+                         transB=1),
+        helper.make_node("Softmax", ["logits"], ["prob"], name="prob"),
+    ]
+    graph = helper.make_graph(
+        nodes, "shared",
+        [helper.make_tensor_value_info("data", onnx.TensorProto.FLOAT,
+                                       [1, 3, 4, 4])],
+        [helper.make_tensor_value_info("prob", onnx.TensorProto.FLOAT, [1, 2])],
+        initializer=[
+            numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b"),
+            numpy_helper.from_array(rng.normal(size=(2, 12)).astype(
+                np.float32), "fc_w"),
+            numpy_helper.from_array(np.zeros(2, np.float32), "fc_b")])
+    path = _save(helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 12)]),
+        tmp_path / "shared.onnx")
+    graph = zoo.read(path)
+    zoo.verify(graph, SHARED)
+    assert graph.store.reads == 0
+    zoo.load(graph)
+    assert graph.store.reads == 4  # w, b, fc_w, fc_b: once each
+    first, second = graph.weighted[0][2][0], graph.weighted[1][2][0]
+    assert np.asarray(first) is np.asarray(second)
+    model = zoo.build(path, (SHARED,))
+    x = rng.uniform(-50, 50, (1, 4, 4, 3)).astype(np.float32)
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    expected = session.run(None, {"data": x.transpose(0, 3, 1, 2)})[0]
+    _close(model.predict(x, verbose=0), expected)
+
+
+@pytest.mark.parametrize("sized_now", [2**20, 0])
+def test_raw_data_shorter_than_its_dims_is_refused(tmp_path, monkeypatch,
+                                                   sized_now):
+    # small tensors are measured by `read`, large ones (here all, with the
+    # threshold at 0) when `load` reads them: both name the file
+    monkeypatch.setattr(zoo, "_SIZED_NOW", sized_now)
+
+    def edit(graph):
+        weight = next(t for t in graph.initializer if t.name == "fc_w")
+        weight.raw_data = weight.raw_data[:-8]
+    path = _edited(tmp_path, edit)
+    with pytest.raises(ValueError, match=r"'fc_w' declares the dims \[2, 36\] "
+                       r"\(288 bytes\) and holds 280 bytes") as info:
+        _read_verified(path, _tiny_builder())
+    assert str(info.value).endswith(f"Received: path={path!r}")

@@ -3,7 +3,7 @@
 The builders follow the `keras.applications` conventions
 (`include_top`, `weights`, `input_tensor`, `input_shape`, `pooling`,
 `classes`, `classifier_activation`) and add the arguments needed to study
-LRN: `normalization="lrn" | "none" | "batchnorm"` and, for AlexNet,
+LRN: `normalization="lrn" | "none" | "batchnorm" | "learned"` and, for AlexNet,
 `variant="original" | "caffenet" | "bvlc"`.
 
 No pretrained weights are downloaded: `weights` is `None`, a path to a
@@ -80,11 +80,18 @@ def from_onnx_zoo(path, classifier_activation="softmax", name=None):
     on the same (transposed) input. Inputs follow the Caffe convention of
     these models: BGR, 0-255, mean subtracted (`preprocess_input`).
 
-    The file is untrusted input: it is parsed without following its
-    external-data references (external data is read only from regular
-    files inside the file's folder, links resolved), and its fingerprint
-    and every weight shape, convolution, pool and LRN are checked against
-    the network's zoo graph before the Keras model is built.
+    The file is untrusted input. Its graph is parsed without following
+    its external-data references, and recognized and checked from its
+    declarations alone before any weight is read: its opset imports
+    (ai.onnx only), that every node input is produced, every tensor's
+    declared dims, the bytes all its stored tensors declare together (at
+    most `keras_lrn.applications.zoo.MAX_BYTES`, 352 MiB: the zoo's
+    zfnet512 stores 349.0 MB), its fingerprint and every weight shape,
+    convolution, pool and LRN against the network's zoo graph. Only then
+    are the weights read, each stored tensor once however many nodes
+    name it (external data only from regular files inside the file's
+    folder, links resolved), and checked to be finite; then the Keras
+    model is built.
 
     Nothing is downloaded: `path` is a file from the ONNX model zoo
     (https://github.com/onnx/models, `validated/vision/classification/`).
@@ -102,8 +109,11 @@ def from_onnx_zoo(path, classifier_activation="softmax", name=None):
     Raises:
         ImportError: if `onnx` is not installed.
         ValueError: naming the file and the problem, if the file is
-            missing, empty, truncated or malformed, is not one of the
-            networks, is quantized (int8) or has an unsupported opset.
+            missing, empty, truncated or malformed (dims, dangling node
+            inputs, opset domains other than ai.onnx), declares more than
+            `MAX_BYTES` of tensors, is not one of the networks, is
+            quantized (int8), has an unsupported opset or non-finite
+            weights.
 
     Example:
 

@@ -10,13 +10,20 @@ its pools and LRN attributes; see `ZooNetwork.from_mapping`), and the package's 
 pairs each builder with its mapping through `with_zoo_weights` and lists
 them in one table, `ZOO_NETWORKS`. Nothing here imports a builder.
 
-Files are untrusted input. `read` parses the file without loading external
-data, reads external data itself only from regular files inside the model's
-folder (after resolving links), checks every tensor's dtype, declared dims
-and byte count, and raises `ValueError` naming the file and the problem for
-anything malformed. `verify` checks the file against a `ZooNetwork` (every
-weight shape, convolution, pool and LRN) before any Keras model is built;
-`assign` then loads the weights into the builder's model.
+Files are untrusted input, read in two steps. `read` parses the file
+without loading external data and reads no weight: it checks the opset
+imports (ai.onnx alone, once, opsets 9 to 12), that every node input is a
+graph input, a stored tensor or an earlier node's output, every stored
+tensor's declared dims and byte count, and the bytes all the stored tensors
+declare together against `MAX_BYTES`, before anything is allocated; it
+returns the graph's node types, attributes and declared weight shapes.
+`identify` and `verify` recognize the network and check it against a
+`ZooNetwork` (every weight shape, convolution, pool and LRN) from those
+declarations alone. Only then `load` reads the weights, each stored tensor
+once however many nodes name it, external data only from regular files
+inside the model's folder (after resolving links), and refuses non-finite
+values; `assign` puts them into the builder's model. Anything malformed
+raises `ValueError` naming the file and the problem.
 
 `onnx` is an optional dependency (`pip install "keras-lrn[onnx]"`), imported
 only when a file is read.
@@ -35,10 +42,16 @@ from keras_lrn.applications import _common
 
 OPSETS = range(9, 13)
 
-# The largest tensor a file may declare: the zoo's largest weight (AlexNet's
-# fc6, 9216 x 4096) is 37.7M elements; a declared size above this is refused
-# before anything is allocated.
-MAX_ELEMENTS = 2**28
+# The most a file's stored tensors may declare, all together, in bytes: the
+# zoo's largest network of these, zfnet512, stores 87.3M float32 weights
+# (349.0 MB, 332.8 MiB). It is checked from the declared dims, before
+# anything is read or allocated; the file itself may be this plus
+# `_GRAPH_BYTES` of graph.
+MAX_BYTES = 352 * 2**20
+_GRAPH_BYTES = 16 * 2**20
+# Stored tensors declaring at most this many bytes have their raw data's
+# length checked by `read`; larger ones when `load` reads them.
+_SIZED_NOW = 2**20
 
 _QUANTIZED_OPS = {
     "QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
@@ -49,6 +62,13 @@ _FLOAT32, _INT64 = 1, 7              # onnx.TensorProto.FLOAT, .INT64
 _INT8_TYPES = {2, 3}                 # UINT8, INT8
 _DTYPES = {_FLOAT32: np.dtype("<f4"), _INT64: np.dtype("<i8")}
 _DTYPE_NAMES = {_FLOAT32: "float32", _INT64: "int64"}
+# bytes per element of every ONNX data type (onnx.TensorProto.DataType), for
+# the budget; 4-bit types count a byte, unknown ones (and STRING) the most
+_ITEMSIZES = {1: 4, 2: 1, 3: 1, 4: 2, 5: 2, 6: 4, 7: 8, 9: 1, 10: 2, 11: 8,
+              12: 4, 13: 8, 14: 8, 15: 16, 16: 2, 17: 1, 18: 1, 19: 1, 20: 1,
+              21: 1, 22: 1, 23: 1, 24: 1, 25: 1, 26: 1}
+_LARGEST_ITEMSIZE = 16
+_ONNX_DOMAINS = {"", "ai.onnx"}
 
 # attribute kinds (onnx.AttributeProto.AttributeType): FLOAT, INT, STRING,
 # TENSOR, INTS
@@ -229,11 +249,12 @@ def with_zoo_weights(builder, mapping):
     Returns a function with `builder`'s name, signature and docstring
     (`functools.wraps`). Given a `weights` path ending in `.onnx`, it
     checks that the arguments select the zoo's architecture
-    (`mapping["arguments"]`), reads the file and verifies it against the
-    mapping (fingerprint, every weight shape, convolution, pool and LRN)
-    before anything is built, then builds with `builder(...,
-    weights=None)` (which validates the other arguments, once) and loads
-    the file's weights into the model. Any other `weights` goes to
+    (`mapping["arguments"]`), reads the file's graph and verifies it
+    against the mapping (fingerprint, every weight shape, convolution,
+    pool and LRN), then reads its weights (`load`), all before anything is
+    built, then builds with `builder(..., weights=None)` (which validates
+    the other arguments, once) and loads the file's weights into the
+    model. Any other `weights` goes to
     `builder` as given.
 
     The returned function's `zoo_network` is its `ZooNetwork` (see
@@ -252,6 +273,7 @@ def with_zoo_weights(builder, mapping):
         _check_arguments(zoo_network, bound.arguments, os.fspath(weights))
         graph = read(weights)
         verify(graph, zoo_network)
+        load(graph)
         bound.arguments["weights"] = None
         return assign(builder(*bound.args, **bound.kwargs), graph,
                       zoo_network)
@@ -277,20 +299,38 @@ def _check_arguments(zoo_network, arguments, path):
 
 @dataclasses.dataclass
 class ZooGraph:
-    """What `read` found in a file: its weighted nodes (op, attributes,
-    float32 arrays), its LRN nodes' and its pools' attributes."""
+    """What `read` found in a file, before any weight is read: its weighted
+    nodes (op, attributes, `StoredTensor`s with their declared shapes), its
+    LRN nodes' and its pools' attributes, and `store`, which reads each
+    stored tensor once when it is asked for (`load`)."""
 
     path: str
     weighted: list
     lrns: list
     pools: list
+    store: object = None
 
     @property
     def fingerprint(self):
         ops = [op for op, _, _ in self.weighted]
-        first = next((arrays[0].shape for op, _, arrays in self.weighted
-                      if op == "Conv" and arrays), ())
+        first = next((tensors[0].shape for op, _, tensors in self.weighted
+                      if op == "Conv" and tensors), ())
         return ops.count("Conv"), ops.count("Gemm"), tuple(first)
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredTensor:
+    """A weight a node names: its declared shape (known without reading it)
+    and, through `numpy.asarray`, its float32 values, read once from the
+    file however many nodes name it."""
+
+    name: str
+    shape: tuple
+    store: object = dataclasses.field(repr=False, compare=False)
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.store.array(self.name)
+        return array if dtype is None else array.astype(dtype)
 
 
 _REFETCH = ("Load the model zoo's original float32 file (download it again "
@@ -304,12 +344,16 @@ def _error(path, problem, fix=_REFETCH):
 
 
 # --------------------------------------------------------------------------
-# Reading a file
+# Reading a file: declarations first, data only once the graph is verified
 # --------------------------------------------------------------------------
 
 def read(path):
-    """Parses the ONNX file `path` into a `ZooGraph`; every malformed file
-    raises `ValueError` naming it and the problem."""
+    """Parses the ONNX file `path` into a `ZooGraph` without reading any
+    weight: the graph's node types, attributes and declared shapes, after
+    checking its opsets, that every node input is produced, every
+    tensor's declared dims and the total declared bytes against
+    `MAX_BYTES`. Every malformed file raises `ValueError` naming it and the
+    problem."""
     try:
         import onnx  # the optional dependency, needed only to read a file
     except ImportError as e:
@@ -325,12 +369,19 @@ def read(path):
         raise _error(path, "ONNX file not found (or not a regular file): "
                      "check the path (relative paths start at "
                      f"{os.getcwd()!r}).", fix="")
-    if os.path.getsize(path) == 0:
+    size = os.path.getsize(path)
+    if size == 0:
         raise _error(path, "The ONNX file is empty (an interrupted "
                      "download?): download it again.", fix="")
+    if size > MAX_BYTES + _GRAPH_BYTES:
+        raise _error(path, f"The file is {size} bytes, more than the "
+                     f"{MAX_BYTES + _GRAPH_BYTES} bytes a model zoo file "
+                     f"of these networks can be ({MAX_BYTES} bytes of "
+                     "weights and the graph); it is not one of them.",
+                     fix="")
     # Nothing is read but the file itself: external data is left alone
-    # (`_external_bytes` reads it), and the format is not guessed from the
-    # file name.
+    # (`_Store` reads it once the graph is verified), and the format is not
+    # guessed from the file name.
     try:
         with open(path, "rb") as f:
             model = onnx.load_model(f, format="protobuf",
@@ -343,13 +394,17 @@ def read(path):
                      "an ONNX model).")
     nodes = list(model.graph.node)
     _check_float_model(model, nodes, path)
+    _check_opsets(model, nodes, path)
     tensors = _stored_tensors(model, nodes, path)
+    folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+    _check_budget(tensors, path, folder)
+    _check_inputs_are_produced(model, nodes, path)
     reshapes = {n.output[0]: n for n in nodes
                 if n.op_type == "Reshape" and len(n.output) == 1
                 and len(n.input) == 2}
-    weights = _Weights(tensors, reshapes, path)
+    store = _Store(tensors, reshapes, path)
 
-    graph = ZooGraph(path, [], [], [])
+    graph = ZooGraph(path, [], [], [], store)
     for n in nodes:
         if n.op_type not in ("Conv", "Gemm", "LRN", "MaxPool", "AveragePool"):
             continue
@@ -358,8 +413,9 @@ def read(path):
             if len(n.input) < 2 or not n.input[1]:
                 raise _error(path, f"The {n.op_type} node {n.name!r} has no "
                              "weight input: the file is not a model zoo graph.")
-            arrays = [weights.get(name, n) for name in n.input[1:] if name]
-            graph.weighted.append((n.op_type, attrs, arrays))
+            stored = tuple(StoredTensor(name, store.shape(name, n), store)
+                           for name in n.input[1:] if name)
+            graph.weighted.append((n.op_type, attrs, stored))
         elif n.op_type == "LRN":
             graph.lrns.append(attrs)
         else:
@@ -391,21 +447,48 @@ def _check_float_model(model, nodes, path):
             f"({', '.join(quantized or int_weights[:3])}); only the model "
             "zoo's float32 files (e.g. `bvlcalexnet-12.onnx`, not "
             "`bvlcalexnet-12-int8.onnx`) can be loaded.", fix="")
-    opsets = [o.version for o in model.opset_import
-              if o.domain in ("", "ai.onnx")]
-    if not opsets:
+
+
+def _check_opsets(model, nodes, path):
+    """One opset import, ai.onnx's, of a supported version; every node in
+    that domain."""
+    imports = [(o.domain, o.version) for o in model.opset_import]
+    others = [domain for domain, _ in imports if domain not in _ONNX_DOMAINS]
+    if others:
+        raise _error(path, f"The file imports the opset domains {others} "
+                     "beside ai.onnx; a model zoo file imports ai.onnx "
+                     f"only. Received opset imports: {imports}.")
+    versions = [version for domain, version in imports
+                if domain in _ONNX_DOMAINS]
+    if not versions:
         raise _error(path, "The file declares no ai.onnx opset (truncated "
                      "or not an ONNX model).")
-    if opsets[0] not in OPSETS:
+    if len(versions) > 1:
+        raise _error(path, f"The file imports ai.onnx {len(versions)} times "
+                     f"(opsets {versions}); a model zoo file imports it "
+                     "once.")
+    version = versions[0]
+    if version not in OPSETS:
         raise _error(
             path,
-            f"The file has opset {opsets[0]}; the model zoo's float32 files "
+            f"The file has opset {version}; the model zoo's float32 files "
             f"of opsets {OPSETS.start} to {OPSETS.stop - 1} are supported.")
+    domains = sorted({n.domain for n in nodes} - _ONNX_DOMAINS)
+    if domains or len(model.functions):
+        raise _error(path, "The file has nodes of the domains "
+                     f"{domains or ['(local functions)']}, which no model zoo "
+                     "file of these networks uses.")
 
 
 def _stored_tensors(model, nodes, path):
-    """Initializers and `Constant` node values, by name (still protos)."""
-    tensors = {t.name: t for t in model.graph.initializer}
+    """Initializers and `Constant` node values, by name (still protos, no
+    data read)."""
+    tensors = {}
+    for t in model.graph.initializer:
+        if t.name in tensors:
+            raise _error(path, f"The file stores two initializers named "
+                         f"{t.name!r}.")
+        tensors[t.name] = t
     for n in nodes:
         if n.op_type != "Constant":
             continue
@@ -418,6 +501,119 @@ def _stored_tensors(model, nodes, path):
                 "one tensor `value`.")
         tensors[n.output[0]] = _attributes(n, path)["value"]
     return tensors
+
+
+def _check_budget(tensors, path, folder):
+    """Every declared dims well-formed, every small tensor's stored byte
+    count what its dims declare, external data where its declaration says,
+    and all of them together within `MAX_BYTES`: from the declarations
+    alone, before any tensor is read."""
+    total = 0
+    for tensor in tensors.values():
+        total += _declared_bytes(tensor, path, folder)
+    if total > MAX_BYTES:
+        raise _error(path, f"The file's stored tensors declare {total} bytes "
+                     f"in all, more than the {MAX_BYTES} bytes the model "
+                     "zoo's largest network of these needs; the file is not "
+                     "one of them (or was edited).", fix="")
+
+
+def _declared_bytes(tensor, path, folder):
+    what = f"The tensor {tensor.name!r}"
+    dims = [int(d) for d in tensor.dims]
+    itemsize = _ITEMSIZES.get(tensor.data_type, _LARGEST_ITEMSIZE)
+    limit = MAX_BYTES // itemsize
+    # each dim on its own (a zero elsewhere must not hide a huge one), then
+    # the product, in Python integers (no overflow)
+    if any(d < 0 or d > limit for d in dims):
+        raise _error(path, f"{what} declares the dims {dims}: a dim is "
+                     f"negative or beyond the {limit} elements that "
+                     f"{MAX_BYTES} bytes (the budget of all stored tensors) "
+                     "hold.")
+    count = math.prod(dims)
+    nbytes = count * itemsize
+    if nbytes > MAX_BYTES:
+        raise _error(path, f"{what} declares the dims {dims}: {count} "
+                     f"elements, {nbytes} bytes, more than the {MAX_BYTES} "
+                     "bytes the model zoo's largest network of these needs "
+                     "for all its stored tensors.", fix="")
+    if tensor.HasField("segment"):
+        raise _error(path, f"{what} is segmented, which this reader does "
+                     "not support.")
+    if tensor.data_location == 1:  # onnx.TensorProto.EXTERNAL
+        _external_bytes(tensor, nbytes, path, folder, read=False)
+        return nbytes
+    if tensor.data_location != 0:
+        raise _error(path, f"{what} has an unknown data_location.")
+    if tensor.data_type not in _DTYPES:
+        return nbytes  # refused by `_Store` if a node uses it as a weight
+    if tensor.HasField("raw_data") and nbytes > _SIZED_NOW:
+        # measuring raw_data copies it (protobuf's ByteSize serializes the
+        # tensor): large tensors are measured when `load` reads them, once
+        # the graph is verified
+        return nbytes
+    held = _raw_length(tensor, path)
+    if held is None:
+        values = (tensor.float_data if tensor.data_type == _FLOAT32
+                  else tensor.int64_data)
+        if len(values) != count:
+            raise _error(path, f"{what} declares {count} values for the "
+                         f"dims {dims} and holds {len(values)}.")
+    elif held != nbytes:
+        raise _error(path, f"{what} declares the dims {dims} ({nbytes} "
+                     f"bytes) and holds {held} bytes.")
+    return nbytes
+
+
+_HEAD_FIELDS = {"name", "dims", "data_type", "doc_string", "data_location"}
+
+
+def _raw_length(tensor, path):
+    """The length of the tensor's `raw_data`, None if it has none, from the
+    serialized sizes: reading `raw_data` itself would copy it."""
+    if not tensor.HasField("raw_data"):
+        return None
+    from google.protobuf import unknown_fields
+
+    # (ListFields would copy raw_data too)
+    fields = {f.name for f in tensor.DESCRIPTOR.fields
+              if (len(getattr(tensor, f.name)) if _repeated(f)
+                  else tensor.HasField(f.name))}
+    if fields - _HEAD_FIELDS - {"raw_data"} or len(
+            unknown_fields.UnknownFieldSet(tensor)):
+        raise _error(path, f"The tensor {tensor.name!r} holds raw data beside "
+                     f"other fields ({sorted(fields)}); a model zoo file's "
+                     "tensors hold raw data alone.")
+    head = type(tensor)()
+    for name in fields - {"raw_data", "dims"}:
+        setattr(head, name, getattr(tensor, name))
+    head.dims.extend(tensor.dims)
+    # raw_data (field 9) takes a tag byte, its length as a varint, the bytes
+    rest = tensor.ByteSize() - head.ByteSize() - 1
+    for varint in range(1, 11):
+        if (rest - varint).bit_length() <= 7 * varint:
+            return rest - varint
+    return rest
+
+
+def _repeated(field):
+    if hasattr(field, "is_repeated"):  # protobuf >= 6.31
+        return field.is_repeated
+    return field.label == field.LABEL_REPEATED
+
+
+def _check_inputs_are_produced(model, nodes, path):
+    """Every node input is a graph input, a stored tensor or an earlier
+    node's output."""
+    produced = ({i.name for i in model.graph.input}
+                | {t.name for t in model.graph.initializer})
+    for n in nodes:
+        dangling = [name for name in n.input if name and name not in produced]
+        if dangling:
+            raise _error(path, f"The {n.op_type} node {n.name!r} reads "
+                         f"{dangling}, which no initializer, graph input or "
+                         "earlier node produces: the graph is broken.")
+        produced.update(n.output)
 
 
 def _attributes(node, path):
@@ -451,81 +647,117 @@ def _attributes(node, path):
     return values
 
 
-class _Weights:
-    """Float32 arrays of the graph's stored tensors, reshaped where the
-    graph reshapes a stored tensor (GoogLeNet's classifier)."""
+class _Store:
+    """The graph's stored tensors: their declared shapes (reshaped where
+    the graph reshapes a stored tensor, GoogLeNet's classifier) without
+    reading them, and their float32 values, each read once and shared by
+    every node that names it."""
 
     def __init__(self, tensors, reshapes, path):
         self.tensors, self.reshapes, self.path = tensors, reshapes, path
         self.folder = os.path.realpath(os.path.dirname(os.path.abspath(path)))
+        self.arrays = {}
+        self.reads = 0  # stored tensors read so far (each at most once)
 
-    def get(self, name, node, depth=0):
+    def shape(self, name, node, depth=0):
+        """The declared shape of the weight `name` that `node` reads."""
         if name in self.tensors:
-            return _to_array(self.tensors[name], _FLOAT32, self.path,
-                             self.folder)
+            _check_data_type(self.tensors[name], _FLOAT32, self.path)
+            return tuple(int(d) for d in self.tensors[name].dims)
         reshape = self.reshapes.get(name)
         if reshape is not None and depth < 4:
             data, shape = reshape.input
             if data in self.tensors or data in self.reshapes:
-                if shape not in self.tensors:
-                    raise _error(self.path, f"The Reshape node "
-                                 f"{reshape.name!r} has no stored shape.")
-                array = self.get(data, node, depth + 1)
-                target = _to_array(self.tensors[shape], _INT64, self.path,
-                                   self.folder)
-                return _reshape(array, target, reshape, self.path)
+                source = self.shape(data, node, depth + 1)
+                return _reshaped(source, self._target(reshape), reshape,
+                                 self.path)
         raise _error(
             self.path,
             f"The weights {name!r} of the {node.op_type} node {node.name!r} "
             "are computed by the graph, not stored in it (a weight-stripped "
             "test file?); a model zoo file stores them as initializers.")
 
+    def _target(self, reshape):
+        shape = reshape.input[1]
+        tensor = self.tensors.get(shape)
+        if tensor is None:
+            raise _error(self.path, f"The Reshape node {reshape.name!r} has "
+                         "no stored shape.")
+        _check_data_type(tensor, _INT64, self.path)
+        if len(tensor.dims) != 1 or not 0 < tensor.dims[0] <= 8:
+            raise _error(self.path, f"The Reshape node {reshape.name!r} has "
+                         f"a shape of dims {list(tensor.dims)}; a model zoo "
+                         "graph reshapes to at most 8 dims.")
+        return self._read(shape, _INT64)
 
-def _reshape(array, target, node, path):
+    def array(self, name):
+        """The float32 values of the weight `name`, read once."""
+        if name not in self.arrays:
+            if name in self.tensors:
+                array = self._read(name, _FLOAT32)
+            else:  # a reshaped stored tensor: `shape` checked it
+                reshape = self.reshapes[name]
+                array = self.array(reshape.input[0]).reshape(
+                    _reshaped(self.arrays[reshape.input[0]].shape,
+                              self._target(reshape), reshape, self.path))
+            self.arrays[name] = array
+        return self.arrays[name]
+
+    def _read(self, name, data_type):
+        tensor = self.tensors[name]
+        array = _to_array(tensor, data_type, self.path, self.folder)
+        self.reads += 1
+        if data_type == _FLOAT32 and not np.isfinite(array).all():
+            bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+            raise _error(self.path, f"The tensor {name!r} holds {bad} "
+                         "non-finite values (NaN or Inf) among its "
+                         f"{array.size}: a model zoo file's weights are "
+                         "finite.")
+        return array
+
+
+def _reshaped(source, target, node, path):
+    """The shape `node` (a Reshape of a stored tensor of shape `source`)
+    gives, checked."""
     shape = [int(s) for s in target.reshape(-1)]
     if target.ndim != 1 or any(s < -1 for s in shape) or shape.count(-1) > 1:
         raise _error(path, f"The Reshape node {node.name!r} has the invalid "
                      f"shape {shape}.")
-    shape = [array.shape[i] if s == 0 and i < array.ndim else s
+    size = math.prod(source)
+    shape = [source[i] if s == 0 and i < len(source) else s
              for i, s in enumerate(shape)]
     known = math.prod(s for s in shape if s != -1)
     if -1 in shape and known:
-        shape[shape.index(-1)] = array.size // known
+        shape[shape.index(-1)] = size // known
     elif -1 in shape:
         raise _error(path, f"The Reshape node {node.name!r} has the shape "
                      f"{shape}, whose -1 cannot be inferred.")
-    if math.prod(shape) != array.size:
+    if math.prod(shape) != size:
         raise _error(path, f"The Reshape node {node.name!r} reshapes "
-                     f"{array.shape} to {shape}: the sizes differ.")
-    return array.reshape(shape)
+                     f"{tuple(source)} to {shape}: the sizes differ.")
+    return tuple(shape)
+
+
+def _check_data_type(tensor, data_type, path):
+    if tensor.data_type != data_type:
+        raise _error(path, f"The tensor {tensor.name!r} has ONNX data type "
+                     f"{tensor.data_type}, expected "
+                     f"{_DTYPE_NAMES[data_type]}: only the model zoo's "
+                     "float32 files can be loaded.")
 
 
 def _to_array(tensor, data_type, path, folder):
-    """The tensor's values, after checking dtype, dims and byte count."""
+    """The tensor's values; `_check_budget` checked its dims and byte count."""
     what = f"The tensor {tensor.name!r}"
-    if tensor.data_type != data_type:
-        raise _error(path, f"{what} has ONNX data type {tensor.data_type}, "
-                     f"expected {_DTYPE_NAMES[data_type]}: only the model "
-                     "zoo's float32 files can be loaded.")
+    _check_data_type(tensor, data_type, path)
     dims = [int(d) for d in tensor.dims]
-    if any(d < 0 for d in dims) or math.prod(dims) > MAX_ELEMENTS:
-        raise _error(path, f"{what} declares the dims {dims}: negative or "
-                     f"more than {MAX_ELEMENTS} elements.")
-    if tensor.HasField("segment"):
-        raise _error(path, f"{what} is segmented, which this reader does "
-                     "not support.")
     dtype, count = _DTYPES[data_type], math.prod(dims)
     if tensor.data_location == 1:  # onnx.TensorProto.EXTERNAL
         raw = _external_bytes(tensor, count * dtype.itemsize, path, folder)
-    elif tensor.data_location != 0:
-        raise _error(path, f"{what} has an unknown data_location.")
     elif tensor.HasField("raw_data"):
         raw = tensor.raw_data
     else:
         values = tensor.float_data if data_type == _FLOAT32 else tensor.int64_data
-        if len(values) != count:
-            raise _error(path, f"{what} declares {count} values for the "
-                         f"dims {dims} and holds {len(values)}.")
         return np.asarray(values, dtype=dtype).reshape(dims)
     if len(raw) != count * dtype.itemsize:
         raise _error(path, f"{what} declares the dims {dims} "
@@ -534,9 +766,10 @@ def _to_array(tensor, data_type, path, folder):
     return np.frombuffer(raw, dtype=dtype).reshape(dims)
 
 
-def _external_bytes(tensor, size, path, folder):
-    """Reads external data only from a regular file inside the model's
-    folder, links resolved."""
+def _external_bytes(tensor, size, path, folder, read=True):
+    """The tensor's external data, only from a regular file inside the
+    model's folder, links resolved; with `read=False`, only the checks,
+    from `os.stat` (nothing is opened or read)."""
     what = f"The tensor {tensor.name!r}"
     entries = {e.key: e.value for e in tensor.external_data}
     location = entries.get("location", "")
@@ -557,20 +790,22 @@ def _external_bytes(tensor, size, path, folder):
                      "is not a file inside the model's folder (after "
                      "resolving links); keep the data file beside the model.",
                      fix="")
-    not_regular = _error(path, f"{what} stores its data in {location!r}, "
+
+    def check(info):
+        if not stat.S_ISREG(info.st_mode):
+            raise _error(path, f"{what} stores its data in {location!r}, "
                          "which is not a regular file.")
+        if offset < 0 or length != size or offset + length > info.st_size:
+            raise _error(path, f"{what} needs {size} bytes of external "
+                         f"data; {location!r} (of {info.st_size} bytes) "
+                         f"declares {length} at offset {offset}.")
+
     try:
-        if not stat.S_ISREG(os.stat(target).st_mode):  # before opening a FIFO
-            raise not_regular
+        check(os.stat(target))  # before opening: a FIFO would block
+        if not read:
+            return None
         with open(target, "rb") as f:
-            info = os.fstat(f.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise not_regular
-            if (offset < 0 or length != size
-                    or offset + length > info.st_size):
-                raise _error(path, f"{what} needs {size} bytes of external "
-                             f"data; {location!r} (of {info.st_size} bytes) "
-                             f"declares {length} at offset {offset}.")
+            check(os.fstat(f.fileno()))  # the file opened is still one
             f.seek(offset)
             return f.read(length)
     except OSError as e:
@@ -599,8 +834,9 @@ def identify(graph, networks):
 
 
 def verify(graph, network):
-    """Checks every weight shape, convolution, pool and LRN of `graph`
-    against `network`; raises `ValueError` at the first difference."""
+    """Checks every declared weight shape, convolution, pool and LRN of
+    `graph` against `network`, reading no weight; raises `ValueError` at
+    the first difference."""
     where = f"The file ({network.name})"
     if graph.fingerprint != network.fingerprint:
         raise _error(
@@ -612,8 +848,8 @@ def verify(graph, network):
             f"{network.fingerprint}. If it is another zoo network, "
             "`keras_lrn.applications.from_onnx_zoo(path)` picks the "
             "matching architecture.", fix="")
-    for layer, (op, attrs, arrays) in zip(network.layers, graph.weighted):
-        shapes = tuple(a.shape for a in arrays)
+    for layer, (op, attrs, tensors) in zip(network.layers, graph.weighted):
+        shapes = tuple(t.shape for t in tensors)
         defaults = _CONV_DEFAULTS if op == "Conv" else _GEMM_DEFAULTS
         attrs = dict(attrs)
         kernel = attrs.pop("kernel_shape", None)  # implied by the weights
@@ -654,16 +890,27 @@ def verify(graph, network):
 # Loading the verified weights into the builder's model
 # --------------------------------------------------------------------------
 
+def load(graph):
+    """Reads the weights of the verified `graph`'s weighted nodes, each
+    stored tensor once however many nodes name it; raises `ValueError`
+    naming the file for data that does not match its declaration or is not
+    finite."""
+    for _, _, tensors in graph.weighted:
+        for tensor in tensors:
+            graph.store.array(tensor.name)
+
+
 def assign(model, graph, network):
     """Loads the verified `graph`'s weights into `model`, the builder's
     model of `network`; a headless model takes the convolutions only."""
     where = f"The file ({network.name})"
+    load(graph)
     loaded = set()
-    for layer, (_, attrs, arrays) in zip(network.layers, graph.weighted):
+    for layer, (_, attrs, tensors) in zip(network.layers, graph.weighted):
         targets = _common.weight_layers(model, layer.name)
         if not targets:
             continue  # a headless model: no fully connected layers
-        values = _keras_values(layer, arrays)
+        values = _keras_values(layer, [np.asarray(t) for t in tensors])
         for g, target in enumerate(targets):
             if len(targets) > 1:  # explicit towers: split the filters
                 part = [np.split(v, len(targets), axis=-1)[g] for v in values]
@@ -704,11 +951,14 @@ def _keras_values(layer, arrays):
 
 
 def build(path, networks, classifier_activation="softmax", name=None):
-    """Reads `path`, recognizes which of `networks` it holds, verifies it
-    and only then builds that network's Keras model with its weights."""
+    """Reads `path`'s graph, recognizes which of `networks` it holds and
+    verifies it from the declarations alone, then reads its weights (each
+    stored tensor once) and only then builds that network's Keras model
+    with them."""
     graph = read(path)
     network = identify(graph, networks)
     verify(graph, network)
+    load(graph)
     kwargs = {"classifier_activation": classifier_activation}
     if name is not None:
         kwargs["name"] = name

@@ -1,0 +1,353 @@
+"""The project's mutation score: plants realistic bugs, one at a time, and
+counts how many the tests catch.
+
+Each entry of `MUTATIONS` is a bug that happened, or nearly did, in
+keras-lrn's history (CHANGELOG.md, the issues): the file it lives in (a path
+or a glob such as `keras_lrn/**/*.py`, so that an entry survives code moving
+between modules), an exact, short snippet of the correct code, the snippet
+with the bug, and the tests that should catch it (pytest arguments: node ids,
+files, `-k` expressions).
+
+The script copies the repository's tracked and untracked, not ignored files
+into a temporary folder (the working tree is never touched), then for each
+entry replaces the snippet there, runs the entry's tests with `PYTHONPATH`
+pointing at the copy, and restores the file. An entry is
+
+- `caught` when the tests fail (pytest exit status 1),
+- `MISSED` when they pass,
+- `stale` when its snippet is not found exactly once in its files (the code
+  moved or changed: update the entry),
+- `error` when pytest could not run the tests (exit status 2 to 5, e.g. no
+  test matched the selection).
+
+It prints a Markdown table and `caught/planted` (stale entries are planted
+nothing and counted apart), and exits with status 1 unless every entry was
+caught. It is not part of CI: a full run takes several minutes (each entry
+starts a pytest process).
+
+Usage:
+
+```
+python tools/mutation_score.py            # every entry
+python tools/mutation_score.py --list     # entries and whether each applies
+python tools/mutation_score.py --only zoo-ignores-lrn-bias,zfnet-paper-bias
+```
+"""
+
+import argparse
+import dataclasses
+import glob
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@dataclasses.dataclass(frozen=True)
+class Mutation:
+    """A planted bug.
+
+    Attributes:
+        name: a short id.
+        files: a path, or a glob, relative to the repository root; the
+            snippet must occur exactly once in all of its files together.
+        original: the correct code, exactly as in the file.
+        mutated: the same code with the bug.
+        tests: pytest arguments selecting the tests that should catch it.
+        backend: the `KERAS_BACKEND` to run them under.
+        why: the bug in words, and where it comes from.
+    """
+
+    name: str
+    files: str
+    original: str
+    mutated: str
+    tests: tuple
+    backend: str = "tensorflow"
+    why: str = ""
+
+
+PACKAGE = "keras_lrn/**/*.py"
+ZOO = "keras_lrn/applications/zoo.py"
+
+MUTATIONS = (
+    # --- issue 20: bugs that slipped past the tests ---------------------------
+    Mutation(
+        "zoo-ignores-lrn-bias", ZOO,
+        "np.allclose(values[1:], ours[1:],",
+        "np.allclose(values[1:3], ours[1:3],",
+        ("tests/test_zoo.py", "-k", "lrn_attribute"),
+        why="the importer's LRN check compares size, alpha, beta, not bias"),
+    Mutation(
+        "zfnet-paper-bias", "keras_lrn/applications/zfnet.py",
+        "LocalResponseNormalization(size=5, alpha=1e-4, beta=0.75, bias=2.0,",
+        "LocalResponseNormalization(size=5, alpha=1e-4, beta=0.75, bias=1.0,",
+        ("tests/test_applications.py", "-k", "published_lrn"),
+        why="ZFNet's paper variant with Caffe's k=1 instead of AlexNet's 2"),
+    Mutation(
+        "alexnet-learned-window-scale", "keras_lrn/applications/*.py",
+        "LEARNED_WINDOW_SCALE = 2.5",
+        "LEARNED_WINDOW_SCALE = 5.0",
+        ("tests/test_applications.py", "-k", "learned_lrn"),
+        why="the learned window starts twice as wide as the box's 5"),
+    Mutation(
+        "native-rank-guard", PACKAGE,
+        "(len(shape) == 4,",
+        "(len(shape) >= 4,",
+        ("tests/test_dispatch.py", "-k", "native_op_refuses_ranks"),
+        why="native_unavailable_reason lets 5-D and 6-D input reach "
+            "tf.nn.local_response_normalization (4-D only)"),
+    Mutation(
+        "onnx-export-calls-compiled-function", PACKAGE,
+        "separate_compiled_gradients=False):\n            return function(*args)",
+        "separate_compiled_gradients=False):\n            return compiled(*args)",
+        ("tests/test_dispatch.py", "-k", "onnx_export_without_the_switch"),
+        why="traced graphs call the XLA-compiled function: tf2onnx leaves a "
+            "nested PartitionedCall, an export onnxruntime cannot run"),
+    Mutation(
+        "googlenet-zoo-bias", "keras_lrn/applications/googlenet.py",
+        'ZOO_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}',
+        'ZOO_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "bias": 2.0}',
+        ("tests/test_applications.py", "-k", "published_lrn or zoo_lrn"),
+        why="GoogLeNet with AlexNet's k=2 instead of the zoo file's bias 1"),
+    Mutation(
+        "bench-report-loses-xla-floor", "benchmarks/report.py",
+        '    return bench.find(impl="x*2", shape=c.shape, dtype=c.dtype)\n',
+        '    return bench.find(impl="x*2", shape=c.shape, dtype="float64")\n',
+        ("tests/test_benchmarks.py", "-k", "lrn_bench"),
+        why="the report's 'x XLA x*2' ratios come out empty (the smoke test "
+            "only imported the modules)"),
+    # --- issue 20: the importer's new checks ----------------------------------
+    Mutation(
+        "zoo-budget-doubled", ZOO,
+        "if total > MAX_BYTES:",
+        "if total > 2 * MAX_BYTES:",
+        ("tests/test_zoo.py", "-k", "budget"),
+        why="the total byte budget not enforced as declared"),
+    Mutation(
+        "zoo-each-dim-unchecked", ZOO,
+        "if any(d < 0 or d > limit for d in dims):",
+        "if any(d < 0 for d in dims):",
+        ("tests/test_zoo.py", "-k", "malformed_dims"),
+        why="dims [2**62, 2**62, 0]: a zero hides the huge dims"),
+    Mutation(
+        "zoo-only-first-opset", ZOO,
+        "others = [domain for domain, _ in imports if domain not in "
+        "_ONNX_DOMAINS]",
+        "others = [domain for domain, _ in imports[:1] if domain not in "
+        "_ONNX_DOMAINS]",
+        ("tests/test_zoo.py", "-k", "opset_import"),
+        why="only the first opset import checked (issue 20)"),
+    Mutation(
+        "zoo-dangling-inputs-accepted", ZOO,
+        "dangling = [name for name in n.input if name and name not in "
+        "produced]",
+        "dangling = []",
+        ("tests/test_zoo.py", "-k", "dangling or later_node"),
+        why="a node reading what nothing produces is accepted"),
+    Mutation(
+        "zoo-nan-only", ZOO,
+        "if data_type == _FLOAT32 and not np.isfinite(array).all():",
+        "if data_type == _FLOAT32 and np.isnan(array).all():",
+        ("tests/test_zoo.py", "-k", "non_finite"),
+        why="only all-NaN weights refused: one NaN or Inf passes"),
+    Mutation(
+        "zoo-tensor-read-per-node", ZOO,
+        "        if name not in self.arrays:\n",
+        "        if True:\n",
+        ("tests/test_zoo.py", "-k", "read_once"),
+        why="every node naming a stored tensor reads (copies) it again"),
+    Mutation(
+        "zoo-weights-read-before-recognition", ZOO,
+        "            stored = tuple(StoredTensor(name, store.shape(name, n), "
+        "store)\n",
+        "            stored = tuple(StoredTensor(name, store.array(name).shape, "
+        "store)\n",
+        ("tests/test_zoo.py", "-k", "declared_shapes or shared_initializer"),
+        why="the weights are read to learn their shapes, before the network "
+            "is recognized (issue 20's +2,160 MB)"),
+    Mutation(
+        "zoo-external-data-outside-folder", ZOO,
+        "or os.path.commonpath([target, folder]) != folder",
+        "or False",
+        ("tests/test_zoo.py", "-k", "external_data"),
+        why="external data read from '../outside.bin' (issue 10)"),
+    # --- earlier issues -------------------------------------------------------
+    Mutation(
+        "converter-alpha-not-divided", "keras_lrn/conventions.py",
+        'name="ONNX LRN",\n        size_arg="size",\n        '
+        'size_is_radius=False,\n        alpha_divisor_exponent=1,',
+        'name="ONNX LRN",\n        size_arg="size",\n        '
+        'size_is_radius=False,\n        alpha_divisor_exponent=0,',
+        ("tests/test_numerics.py", "-k", "from_onnx"),
+        why="from_onnx takes ONNX's alpha per term (ONNX divides it by size)"),
+    Mutation(
+        "caffe-within-alpha-over-n", "keras_lrn/conventions.py",
+        "alpha_divisor_exponent=2,",
+        "alpha_divisor_exponent=1,",
+        ("tests/test_numerics.py", "tests/test_layer.py", "-k",
+         "caffe and within"),
+        why="Caffe WITHIN_CHANNEL divides alpha by n, not n**2"),
+    Mutation(
+        "tensorflow-radius-as-size", "keras_lrn/conventions.py",
+        "size = 2 * window + 1 if convention.size_is_radius else window",
+        "size = 2 * window if convention.size_is_radius else window",
+        ("tests/test_numerics.py", "-k", "from_tensorflow"),
+        why="depth_radius r read as a window of 2r channels, not 2r + 1"),
+    Mutation(
+        "to-onnx-alpha-per-term", "keras_lrn/conventions.py",
+        '"alpha": alpha * size**convention.alpha_divisor_exponent,',
+        '"alpha": alpha,',
+        ("tests/test_layer.py", "tests/test_applications.py", "-k",
+         "every_converter or zoo_lrn"),
+        why="to_onnx (and to_torch, to_caffe) keep the per-term alpha"),
+    Mutation(
+        "even-window-side-swapped", PACKAGE,
+        'before = size // 2 if even_window_side == "before" else '
+        "(size - 1) // 2",
+        'before = size // 2 if even_window_side == "after" else '
+        "(size - 1) // 2",
+        ("tests/test_numerics.py", "-k", "even_window_side"),
+        why="PyTorch's extra element put after the centre, ONNX's before"),
+    Mutation(
+        "window-off-by-one", PACKAGE,
+        "after = size - 1 - before",
+        "after = size - before",
+        ("tests/test_numerics.py", "-k", "matches_float64_formula"),
+        why="a window one channel wider than `size`"),
+    Mutation(
+        "beta-075-fast-path", PACKAGE,
+        "return root * ops.sqrt(root)",
+        "return root * ops.rsqrt(root)",
+        ("tests/test_numerics.py", "-k", "power_path"),
+        why="the beta = 0.75 fast path computes t**(-0.5 + 0.25)"),
+    Mutation(
+        "half-precision-not-upcast", PACKAGE,
+        'return "float32" if dtype in HALF_PRECISION_DTYPES else dtype',
+        "return dtype",
+        ("tests/test_dtypes.py", "-k", "float16 or every_dtype"),
+        why="float16 squares summed in float16: overflow and rounding"),
+)
+
+
+def _files(pattern, root):
+    return sorted(glob.glob(os.path.join(root, pattern), recursive=True))
+
+
+def locate(mutation, root=ROOT):
+    """The file holding the mutation's snippet, or why there is none."""
+    hits = []
+    for path in _files(mutation.files, root):
+        with open(path, encoding="utf-8") as f:
+            hits += [path] * f.read().count(mutation.original)
+    if len(hits) == 1:
+        return hits[0], None
+    if not hits:
+        return None, f"snippet not found in {mutation.files}"
+    return None, (f"snippet found {len(hits)} times in "
+                  f"{sorted(set(os.path.relpath(h, root) for h in hits))}")
+
+
+def copy_repository(destination):
+    """Copies the tracked and untracked, not ignored, files."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, capture_output=True, check=True).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        source = os.path.join(ROOT, name)
+        if not os.path.isfile(source):
+            continue  # deleted in the working tree
+        target = os.path.join(destination, name)
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def run(mutation, copy, pytest_args=()):
+    """Plants `mutation` in `copy`, runs its tests there, restores the
+    file; returns (status, seconds, detail)."""
+    path, problem = locate(mutation, copy)
+    if path is None:
+        return "stale", 0.0, problem
+    with open(path, encoding="utf-8") as f:
+        original = f.read()
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(original.replace(mutation.original, mutation.mutated))
+    env = dict(os.environ, PYTHONPATH=copy, KERAS_BACKEND=mutation.backend,
+               PYTHONDONTWRITEBYTECODE="1")
+    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p",
+               "no:cacheprovider", *pytest_args, *mutation.tests]
+    start = time.perf_counter()
+    try:
+        result = subprocess.run(command, cwd=copy, env=env,
+                                capture_output=True, text=True)
+    finally:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(original)
+    seconds = time.perf_counter() - start
+    lines = result.stdout.strip().splitlines()
+    detail = lines[-1] if lines else result.stderr.strip()[-200:]
+    status = {0: "MISSED", 1: "caught"}.get(result.returncode, "error")
+    return status, seconds, detail
+
+
+def table(rows):
+    lines = ["| mutation | file | tests | result | s | pytest |",
+             "|---|---|---|---|---|---|"]
+    for mutation, path, status, seconds, detail in rows:
+        lines.append(
+            f"| {mutation.name} | {path} | `{shlex.join(mutation.tests)}` | "
+            f"{status} | {seconds:.0f} | {detail.replace('|', '/')} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--list", action="store_true",
+                        help="list the entries and whether each applies; "
+                             "run nothing")
+    parser.add_argument("--only", default="",
+                        help="comma-separated entry names")
+    parser.add_argument("--pytest-args", default="",
+                        help="extra pytest arguments, e.g. '-n 2'")
+    args = parser.parse_args(argv)
+    selected = [m for m in MUTATIONS
+                if not args.only or m.name in args.only.split(",")]
+    unknown = set(filter(None, args.only.split(","))) - {
+        m.name for m in MUTATIONS}
+    if unknown:
+        parser.error(f"unknown mutations {sorted(unknown)}")
+    if args.list:
+        rows = []
+        for m in selected:
+            path, problem = locate(m)
+            rows.append((m, os.path.relpath(path, ROOT) if path else m.files,
+                         "applies" if path else "stale", 0.0,
+                         problem or m.why))
+        print(table(rows))
+        return 0 if all(r[2] == "applies" for r in rows) else 1
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mutation-") as copy:
+        copy_repository(copy)
+        for m in selected:
+            status, seconds, detail = run(m, copy, args.pytest_args.split())
+            path, _ = locate(m, copy)
+            rows.append((m, os.path.relpath(path, copy) if path else m.files,
+                         status, seconds, detail))
+            print(f"{m.name}: {status} ({seconds:.0f} s)", file=sys.stderr,
+                  flush=True)
+    print(table(rows))
+    planted = [r for r in rows if r[2] != "stale"]
+    caught = [r for r in planted if r[2] == "caught"]
+    stale = len(rows) - len(planted)
+    print(f"\ncaught/planted: {len(caught)}/{len(planted)}"
+          + (f"; {stale} stale (update their snippets)" if stale else ""))
+    return 0 if len(caught) == len(rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
