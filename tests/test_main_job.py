@@ -264,6 +264,7 @@ def test_normalization_option_sets_the_layers_after_conv1_and_conv2():
     assert norm_layers("none") == []
     bn = norm_layers("batchnorm")
     assert [type(layer) for layer in bn] == [keras.layers.BatchNormalization] * 2
+    assert [layer.momentum for layer in bn] == [0.9, 0.9]  # set for short runs (BATCHNORM_NOTE)
     learned = norm_layers("learned")
     assert [type(layer) for layer in learned] == [LocalResponseNormalization] * 2
     assert all(len(layer.trainable_weights) == 4 for layer in learned)

@@ -8,6 +8,8 @@ converters with PyTorch / TensorFlow / ONNX Runtime, and the ``.keras``
 round trip), so a wrong result fails the test, not just an exception.
 """
 
+import itertools
+import json
 import os
 import sys
 
@@ -65,6 +67,111 @@ def test_notebook_runs_top_to_bottom_at_ci_scale(stem, kernel_env):
     text = _text(nb)
     assert "settings: KERAS_LRN_SCALE='ci'" in text
     assert "Traceback" not in text
+    if stem == "03_does_lrn_matter":
+        _check_lrn_matter_records(kernel_env / "out" / "03_does_lrn_matter.json", committed=False)
+
+
+def _strict_json(path):
+    """The file parsed by a strict JSON parser: NaN, Infinity and -Infinity
+    (Python's json extension) are errors."""
+    def refuse(token):
+        raise ValueError(f"{path}: {token} is not JSON")
+
+    with open(path) as f:
+        return json.loads(f.read(), parse_constant=refuse)
+
+
+def _exact_mann_whitney(x, y):
+    """Two-sided exact Mann-Whitney p over every split of the pooled runs
+    (mid-ranks for ties), written here independently of the notebook."""
+    pooled = list(x) + list(y)
+    order = sorted(pooled)
+    rank = {v: (order.index(v) + 1 + len(order) - order[::-1].index(v)) / 2 for v in pooled}
+    n, m = len(x), len(y)
+    centre = n * m / 2
+    observed = abs(sum(rank[v] for v in x) - n * (n + 1) / 2 - centre)
+    hits = total = 0
+    for group in itertools.combinations(range(n + m), n):
+        u = sum(rank[pooled[i]] for i in group) - n * (n + 1) / 2
+        hits += abs(u - centre) >= observed - 1e-9
+        total += 1
+    return hits / total
+
+
+def _holm(p):
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    out, running = [0.0] * len(p), 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[i]))
+        out[i] = running
+    return out
+
+
+def _check_lrn_matter_records(path, committed):
+    """Notebook 03's records: strict JSON; every learning rate chosen by the
+    median over the sweep seeds and, where the sweep could widen, interior;
+    the test seeds; exact and Holm-corrected p-values; the reruns; the
+    BatchNorm configuration and its batch-statistics gain rows; alpha*S/k."""
+    import numpy as np
+
+    r = _strict_json(path)
+    s = r["settings"]
+    arms, inputs = s["arms"], s["inputs"]
+    assert r["batchnorm"]["momentum"] < 0.99 or r["batchnorm"]["recomputed_statistics"]
+    assert len(s["sweep_seeds"]) >= (3 if committed else 2)
+    assert len(s["test_seeds"]) >= (10 if committed else 2)
+    choices = {(c["arm"], c["inputs"]): c for c in r["choices"]}
+    assert set(choices) == {(a, i) for a in arms for i in inputs}
+    for (arm, inp), c in choices.items():
+        sweep = [q for q in r["sweeps"] if q["arm"] == arm and q["inputs"] == inp]
+        rates = sorted({q["lr"] for q in sweep})
+        assert rates == c["rates"]
+        score = {}
+        for lr in rates:
+            acc = [q["val_accuracy"] for q in sweep if q["lr"] == lr]
+            assert sorted(q["seed"] for q in sweep if q["lr"] == lr) == sorted(s["sweep_seeds"])
+            score[lr] = (float(np.median(acc)), float(np.mean(acc)))
+        best = max(rates, key=lambda lr: (score[lr], -lr))
+        assert c["chosen_lr"] == best
+        i = rates.index(best)
+        interior = 0 < i < len(rates) - 1 and score[rates[i - 1]] < score[best] > score[rates[i + 1]]
+        assert c["interior"] == interior
+        if committed:
+            assert interior, (arm, inp, rates, score)
+        elif not interior:  # the ci sweep may stop at its widening cap, never earlier
+            assert c["widenings"] == s["max_widenings"]
+        runs = [q for q in r["seed_runs"] if q["arm"] == arm and q["inputs"] == inp]
+        assert sorted(q["seed"] for q in runs) == sorted(s["test_seeds"])
+        assert all(q["lr"] == best for q in runs)
+        for q in r["gain"]:
+            if q["arm"] == arm and q["inputs"] == inp and q["mode"] == "inference" and arm.startswith("lrn"):
+                # recovered from float32 outputs: values below ~1e-6 can round to 0
+                assert all(q["alpha_sum_over_k"][n] >= 0 for n in ("norm1", "norm2"))
+    bn_rows = [q for q in r["gain"] if q["mode"] == "batch_statistics"]
+    assert {q["arm"] for q in bn_rows} == {"batchnorm"}
+    assert {(q["inputs"], q["test_gain"]) for q in bn_rows} == {
+        (i, g) for i in inputs for g in s["test_gains"] + ["random"]}
+    for inp in inputs:
+        family = [c for c in r["comparisons"] if c["inputs"] == inp]
+        assert len(family) == len(arms) * (len(arms) - 1) // 2
+        for c in family:
+            x = [q["test_accuracy"] for q in r["seed_runs"] if q["arm"] == c["arm_a"] and q["inputs"] == inp]
+            y = [q["test_accuracy"] for q in r["seed_runs"] if q["arm"] == c["arm_b"] and q["inputs"] == inp]
+            assert c["median_difference"] == pytest.approx(np.median(x) - np.median(y))
+            if len(x) + len(y) <= 12:  # brute force here; the committed 10 + 10 is checked by the notebook
+                assert c["p_exact"] == pytest.approx(_exact_mann_whitney(x, y))
+        holm = _holm([c["p_exact"] for c in family])
+        assert [c["p_holm"] for c in family] == pytest.approx(holm)
+    assert len(r["reruns"]) >= 1
+    for q in r["reruns"]:
+        first = next(p for p in r["seed_runs"] if p["arm"] == q["arm"] and p["inputs"] == q["inputs"]
+                     and p["seed"] == q["seed"])
+        assert q["identical"] and q["first"] == q["second"]
+        assert q["first"]["test_accuracy"] == first["test_accuracy"]
+
+
+def test_committed_lrn_matter_records_meet_the_protocol():
+    _check_lrn_matter_records(os.path.join(EXAMPLES, "results", "03_does_lrn_matter.json"), committed=True)
 
 
 @pytest.mark.parametrize("stem", NOTEBOOKS)
