@@ -1,0 +1,272 @@
+"""LRN on the PyTorch backend, written in `torch` directly.
+
+Three paths compute the same function as the portable `keras.ops` one:
+
+- eager (`lrn`): a `torch.autograd.Function` whose forward and backward
+  write as few full-size temporaries as the formula allows (the squares and
+  their window sum, accumulated in place; the power in place) and whose
+  backward reuses the forward's denominator `t`. Every sum is a sum of the
+  window's elements in float (no running-sum difference, which loses
+  float32 precision on long axes).
+- compiled (under `torch.compile`, Keras's `jit_compile=True`): the plain
+  out-of-place formula, which TorchInductor fuses and differentiates; no
+  Python-side cache is consulted there, so Dynamo traces it without
+  warnings.
+- exported (inside `torch.onnx.export`'s TorchScript trace): the same
+  `torch.autograd.Function`, whose `symbolic` writes one ONNX `LRN` node
+  where ONNX's operator computes the layer (4-D float32 input, across
+  channels, a window with its extra element after the centre), and the
+  plain formula otherwise.
+
+The window is given as `(axes, before, after)`: the axes it spans and how
+many elements it holds before and after each element's own.
+"""
+
+import torch
+
+# Up to this window length a window sum adds shifted slices in place (one
+# temporary); longer windows sum doubling widths (log2(size) temporaries,
+# fewer passes over memory).
+IN_PLACE_MAX_SIZE = 8
+
+
+def _compute_dtype(dtype):
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
+def _exporting():
+    return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+
+
+def _compiling():
+    return torch.compiler.is_compiling()
+
+
+def _sum_along_axis(values, axis, before, after):
+    """`out[i] = sum(values[i - before : i + after + 1])` along `axis`, zeros
+    outside; a new tensor."""
+    size = before + after + 1
+    length = values.shape[axis]
+    if size == 1:
+        return values.clone()
+    if size <= IN_PLACE_MAX_SIZE:
+        total = values.clone()
+        for shift in range(1, min(before, length - 1) + 1):
+            total.narrow(axis, shift, length - shift).add_(
+                values.narrow(axis, 0, length - shift))
+        for shift in range(1, min(after, length - 1) + 1):
+            total.narrow(axis, 0, length - shift).add_(
+                values.narrow(axis, shift, length - shift))
+        return total
+    return _doubling_sum(values, axis, before, after)
+
+
+def _doubling_sum(values, axis, before, after):
+    """The window sum from sums of doubling widths (1, 2, 4, ...) of the
+    zero-padded values: log2(size) + popcount(size) additions."""
+    size = before + after + 1
+    pad = [0, 0] * (values.dim() - 1 - axis % values.dim()) + [before, after]
+    padded = torch.nn.functional.pad(values, pad)
+    full = padded.shape[axis]
+    widths = {1: padded}
+    width = 1
+    while 2 * width <= size:
+        previous = widths[width]
+        n = full - 2 * width + 1
+        widths[2 * width] = torch.add(previous.narrow(axis, 0, n),
+                                      previous.narrow(axis, width, n))
+        width *= 2
+    length = full - size + 1
+    total = None
+    offset = 0
+    for width in sorted(widths, reverse=True):
+        if (size - offset) & width:
+            term = widths[width].narrow(axis, offset, length)
+            if total is None:
+                total = term.clone()
+            else:
+                total.add_(term)
+            offset += width
+    return total
+
+
+def window_sum(values, axes, before, after):
+    """The sum of `values` over the window of each element (a new tensor)."""
+    for axis in axes:
+        values = _sum_along_axis(values, axis, before, after)
+    return values
+
+
+def _inverse_power_(t, beta):
+    """`t ** -beta`, written into `t` (t > 0)."""
+    if beta == 0:
+        return t.fill_(1.0)
+    if beta == 0.5:
+        return t.rsqrt_()
+    if beta == 1:
+        return t.reciprocal_()
+    return t.pow_(-beta)
+
+
+def _denominator(x, axes, before, after, alpha, bias):
+    """`t = bias + alpha * W(x^2)`, a new tensor. Across one axis with a
+    short window it is accumulated in place from shifted views of `x`
+    (`addcmul_`): no tensor of squares is written."""
+    if alpha == 0:
+        return torch.full_like(x, bias)
+    size = before + after + 1
+    if len(axes) > 1 or size > IN_PLACE_MAX_SIZE:
+        t = window_sum(x * x, axes, before, after)
+        return t.mul_(alpha).add_(bias)
+    (axis,) = axes
+    length = x.shape[axis]
+    t = torch.addcmul(torch.tensor(bias, dtype=x.dtype, device=x.device),
+                      x, x, value=alpha)
+    for shift in range(1, min(before, length - 1) + 1):
+        source = x.narrow(axis, 0, length - shift)
+        t.narrow(axis, shift, length - shift).addcmul_(source, source,
+                                                       value=alpha)
+    for shift in range(1, min(after, length - 1) + 1):
+        source = x.narrow(axis, shift, length - shift)
+        t.narrow(axis, 0, length - shift).addcmul_(source, source,
+                                                   value=alpha)
+    return t
+
+
+def _forward(x, axes, before, after, alpha, beta, bias, keep):
+    """y for `x` in its compute dtype; with `keep`, also `t` and
+    `s = t ** -beta` for the backward (else both are overwritten)."""
+    t = _denominator(x, axes, before, after, alpha, bias)
+    if not keep:
+        return _inverse_power_(t, beta).mul_(x), None, None
+    s = _inverse_power_(t.clone(), beta)
+    return x * s, t, s
+
+
+def _backward(x, upstream, t, s, axes, before, after, alpha, beta):
+    """dx from the forward's `t` and `s = t ** -beta`:
+    `g * s - 2 alpha beta x W^T(g x s / t)` (the transposed window swaps
+    before and after)."""
+    if alpha == 0 or beta == 0:
+        return upstream * s
+    u = upstream * x
+    u.mul_(s).div_(t)
+    correction = window_sum(u, axes, after, before)
+    del u
+    correction.mul_(x).mul_(-2.0 * alpha * beta)
+    return correction.addcmul_(upstream, s)
+
+
+def formula(x, axes, before, after, alpha, beta, bias):
+    """The out-of-place formula in the compute dtype, for autodiff of any
+    order, `torch.compile` and exporters: squares, a zero-padded window
+    sum of shifted slices, the power."""
+    if alpha == 0:
+        t = torch.full_like(x, bias)
+    else:
+        total = x * x
+        for axis in axes:
+            total = _padded_slices_sum(total, axis, before, after)
+        t = bias + alpha * total
+    if beta == 0:
+        return x
+    if beta == 0.5:
+        return x * torch.rsqrt(t)
+    if beta == 1:
+        return x / t
+    return x * torch.pow(t, -beta)
+
+
+def _padded_slices_sum(values, axis, before, after):
+    size = before + after + 1
+    if size == 1:
+        return values
+    length = values.shape[axis]
+    pad = [0, 0] * (values.dim() - 1 - axis) + [before, after]
+    padded = torch.nn.functional.pad(values, pad)
+    total = padded.narrow(axis, 0, length)
+    for offset in range(1, size):
+        total = total + padded.narrow(axis, offset, length)
+    return total
+
+
+class _LRN(torch.autograd.Function):
+    """LRN with a hand-written backward that reuses the forward's `t`."""
+
+    @staticmethod
+    def forward(ctx, x, axes, before, after, alpha, beta, bias, onnx_size,
+                channels_last):
+        compute = _compute_dtype(x.dtype)
+        xc = x.to(compute)
+        keep = ctx.needs_input_grad[0]
+        y, t, s = _forward(xc, axes, before, after, alpha, beta, bias, keep)
+        if keep:
+            ctx.save_for_backward(x, t, s)
+        ctx.window = (axes, before, after)
+        ctx.coefficients = (alpha, beta, bias)
+        return y.to(x.dtype)
+
+    @staticmethod
+    def backward(ctx, upstream):
+        x, t, s = ctx.saved_tensors
+        axes, before, after = ctx.window
+        alpha, beta, bias = ctx.coefficients
+        compute = _compute_dtype(x.dtype)
+        if torch.is_grad_enabled():
+            # differentiated again (create_graph=True): autodiff of the
+            # out-of-place formula, whose graph holds x
+            with torch.enable_grad():
+                xc = x.to(compute)
+                y = formula(xc, axes, before, after, alpha, beta, bias)
+                (dx,) = torch.autograd.grad(
+                    y, x, upstream.to(compute), create_graph=True)
+            return (dx.to(x.dtype),) + (None,) * 8
+        dx = _backward(x.to(compute), upstream.to(compute), t, s, axes,
+                       before, after, alpha, beta)
+        return (dx.to(x.dtype),) + (None,) * 8
+
+    @staticmethod
+    def symbolic(g, x, axes, before, after, alpha, beta, bias, onnx_size,
+                 channels_last):
+        """One ONNX `LRN` node (ONNX divides alpha by its size)."""
+        if channels_last:
+            x = g.op("Transpose", x, perm_i=[0, 3, 1, 2])
+        y = g.op("LRN", x, alpha_f=alpha * onnx_size, beta_f=beta,
+                 bias_f=bias, size_i=onnx_size)
+        if channels_last:
+            y = g.op("Transpose", y, perm_i=[0, 2, 3, 1])
+        return y
+
+
+def onnx_lrn_size(x, axes, before, after):
+    """The `size` of ONNX's `LRN` computing this window on `x`, or None
+    where that operator cannot: it sums across the channels of 4-D float32
+    input. ONNX defines even sizes too (the extra element after the
+    centre), but onnxruntime's kernel refuses them (`size_ % 2 == 1`), so
+    only odd windows become an `LRN` node."""
+    if (x.dim() != 4 or x.dtype != torch.float32 or len(axes) != 1
+            or axes[0] not in (1, 3) or after != before):
+        return None
+    return before + after + 1
+
+
+def lrn(x, axes, before, after, alpha, beta, bias, channel_axis):
+    """LRN of a torch tensor: `y = x * (bias + alpha * W(x^2)) ** -beta`.
+
+    `axes`, `before` and `after` give the window; `channel_axis` says
+    where the channels are (1 or rank - 1), for ONNX's operator.
+    """
+    axes = tuple(a % x.dim() for a in axes)
+    if _compiling():
+        compute = _compute_dtype(x.dtype)
+        return formula(x.to(compute), axes, before, after, alpha, beta,
+                       bias).to(x.dtype)
+    if _exporting():
+        onnx_size = onnx_lrn_size(x, axes, before, after)
+        if onnx_size is None or axes[0] != channel_axis % x.dim():
+            compute = _compute_dtype(x.dtype)
+            return formula(x.to(compute), axes, before, after, alpha, beta,
+                           bias).to(x.dtype)
+        return _LRN.apply(x, axes, before, after, alpha, beta, bias,
+                          onnx_size, axes[0] == 3)
+    return _LRN.apply(x, axes, before, after, alpha, beta, bias, 0, False)
