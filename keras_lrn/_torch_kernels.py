@@ -22,6 +22,9 @@ The window is given as `(axes, before, after)`: the axes it spans and how
 many elements it holds before and after each element's own.
 """
 
+import contextlib
+import warnings
+
 import torch
 
 # Up to this window length a window sum adds shifted slices in place (one
@@ -34,8 +37,18 @@ def _compute_dtype(dtype):
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
 
 
-def _exporting():
+def exporting():
+    """Whether TorchScript traces the call (`torch.onnx.export`)."""
     return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
+
+
+@contextlib.contextmanager
+def quiet_tracer():
+    """Ignores TorchScript's warnings about shapes read as Python numbers
+    while tracing (they are constants of the exported graph on purpose)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        yield
 
 
 def _compiling():
@@ -109,37 +122,40 @@ def _inverse_power_(t, beta):
 
 
 def _denominator(x, axes, before, after, alpha, bias):
-    """`t = bias + alpha * W(x^2)`, a new tensor. Across one axis with a
-    short window it is accumulated in place from shifted views of `x`
-    (`addcmul_`): no tensor of squares is written."""
+    """`(t, squares)`: `t = bias + alpha * W(x^2)` and the tensor of squares
+    (free for reuse). Across one axis with a short window `t` is
+    accumulated in place from shifted views of the squares (`add_` with
+    alpha): besides the squares, one new tensor. The squares are computed
+    first, as on every backend: where they overflow, `t` is infinite and
+    the output 0."""
+    squares = x * x
     if alpha == 0:
-        return torch.full_like(x, bias)
+        return torch.full_like(x, bias), squares
     size = before + after + 1
     if len(axes) > 1 or size > IN_PLACE_MAX_SIZE:
-        t = window_sum(x * x, axes, before, after)
-        return t.mul_(alpha).add_(bias)
+        t = window_sum(squares, axes, before, after)
+        return t.mul_(alpha).add_(bias), squares
     (axis,) = axes
     length = x.shape[axis]
-    t = torch.addcmul(torch.tensor(bias, dtype=x.dtype, device=x.device),
-                      x, x, value=alpha)
+    t = torch.add(torch.tensor(bias, dtype=x.dtype, device=x.device),
+                  squares, alpha=alpha)
     for shift in range(1, min(before, length - 1) + 1):
-        source = x.narrow(axis, 0, length - shift)
-        t.narrow(axis, shift, length - shift).addcmul_(source, source,
-                                                       value=alpha)
+        t.narrow(axis, shift, length - shift).add_(
+            squares.narrow(axis, 0, length - shift), alpha=alpha)
     for shift in range(1, min(after, length - 1) + 1):
-        source = x.narrow(axis, shift, length - shift)
-        t.narrow(axis, 0, length - shift).addcmul_(source, source,
-                                                   value=alpha)
-    return t
+        t.narrow(axis, 0, length - shift).add_(
+            squares.narrow(axis, shift, length - shift), alpha=alpha)
+    return t, squares
 
 
 def _forward(x, axes, before, after, alpha, beta, bias, keep):
     """y for `x` in its compute dtype; with `keep`, also `t` and
     `s = t ** -beta` for the backward (else both are overwritten)."""
-    t = _denominator(x, axes, before, after, alpha, bias)
+    t, squares = _denominator(x, axes, before, after, alpha, bias)
     if not keep:
+        del squares
         return _inverse_power_(t, beta).mul_(x), None, None
-    s = _inverse_power_(t.clone(), beta)
+    s = _inverse_power_(squares.copy_(t), beta)  # the squares' memory
     return x * s, t, s
 
 
@@ -250,23 +266,24 @@ def onnx_lrn_size(x, axes, before, after):
     return before + after + 1
 
 
-def lrn(x, axes, before, after, alpha, beta, bias, channel_axis):
-    """LRN of a torch tensor: `y = x * (bias + alpha * W(x^2)) ** -beta`.
-
-    `axes`, `before` and `after` give the window; `channel_axis` says
-    where the channels are (1 or rank - 1), for ONNX's operator.
-    """
+def lrn(x, axes, before, after, alpha, beta, bias):
+    """LRN of a torch tensor: `y = x * (bias + alpha * W(x^2)) ** -beta`,
+    `axes`, `before` and `after` giving the window. (On 4-D input a window
+    over axis 1 or 3 alone is across channels: ONNX's operator.)"""
     axes = tuple(a % x.dim() for a in axes)
     if _compiling():
         compute = _compute_dtype(x.dtype)
         return formula(x.to(compute), axes, before, after, alpha, beta,
                        bias).to(x.dtype)
-    if _exporting():
+    if exporting():
         onnx_size = onnx_lrn_size(x, axes, before, after)
-        if onnx_size is None or axes[0] != channel_axis % x.dim():
+        if onnx_size is None:
             compute = _compute_dtype(x.dtype)
             return formula(x.to(compute), axes, before, after, alpha, beta,
                            bias).to(x.dtype)
-        return _LRN.apply(x, axes, before, after, alpha, beta, bias,
-                          onnx_size, axes[0] == 3)
+        # the trace records `symbolic`'s node; the forward still runs, on
+        # traced shapes, which the tracer would warn about
+        with quiet_tracer():
+            return _LRN.apply(x, axes, before, after, alpha, beta, bias,
+                              onnx_size, axes[0] == 3)
     return _LRN.apply(x, axes, before, after, alpha, beta, bias, 0, False)
