@@ -25,7 +25,8 @@ import keras
 import numpy as np
 
 import keras_lrn
-from keras_lrn import learnable
+from keras_lrn import _arguments
+from keras_lrn import _kernels
 
 
 def tensorflow_step(function, arguments):
@@ -74,23 +75,15 @@ def make_step(function, arguments):
     raise SystemExit(f"no XLA benchmark on backend {backend!r}")
 
 
-def learned_box(layer):
-    """What a learnable box-window layer's `call` computes, as a function of
-    (x, *learned weights), so that both backends differentiate it alike."""
-    names = layer.learned_parameters
+def learned_layer(layer, shape):
+    """A learnable layer's `call` as a function of (x, *learned weights),
+    so that both backends differentiate it alike; and the weights' values."""
+    layer.build(shape)
 
     def function(x, *weights):
-        value = {name: getattr(layer, name) for name in learnable.PARAMETERS}
-        for name, weight in zip(names, weights):
-            value[name] = learnable.from_weight(weight)
-        window = keras_lrn.ops.Window.of(
-            x.shape, layer.size, layer.mode, layer.data_format,
-            layer.even_window_side)
-        return learnable.learnable_lrn(x, value["alpha"], value["beta"],
-                                       value["bias"], window)
+        return layer.stateless_call(list(weights), [], x)[0]
 
-    initial = [np.float32(learnable.to_weight(getattr(layer, name)))
-               for name in names]
+    initial = [keras.ops.convert_to_numpy(w) for w in layer.trainable_weights]
     return function, initial
 
 
@@ -102,21 +95,21 @@ def cases(batch):
     def fixed(x):
         return keras_lrn.ops.local_response_normalization(x)
 
-    learned, initial = learned_box(
-        keras_lrn.LocalResponseNormalization(learnable=True))
+    learned, initial = learned_layer(
+        keras_lrn.LocalResponseNormalization(learnable=True), conv1)
     yield "box fixed C=96", fixed, [x1], conv1
     yield "box learned C=96", learned, [x1] + initial, conv1
     for channels, spatial in ((96, 55), (384, 13), (1536, 7)):
         shape = (batch, spatial, spatial, channels)
         x = rng.uniform(0, 10, shape).astype("float32")
         for method in ("matrix", "scan"):
-            def exponential(x, alpha, beta, bias, scale, method=method):
-                window = learnable.ExponentialWindow(
-                    learnable.from_weight(scale), -1, method)
-                return learnable.learnable_lrn(
-                    x, learnable.from_weight(alpha),
-                    learnable.from_weight(beta), learnable.from_weight(bias),
-                    window)
+            window = _kernels.ExponentialWindow(3, channels, method)
+
+            def exponential(x, alpha, beta, bias, scale, window=window):
+                return _kernels.lrn(
+                    x, window, keras.ops.exp(alpha), keras.ops.exp(beta),
+                    keras.ops.exp(bias), keras.ops.exp(scale),
+                    learned=_arguments.PARAMETERS)
 
             params = [np.float32(np.log(v)) for v in (1e-4, 0.75, 2.0, 3.0)]
             yield (f"exponential {method} C={channels}", exponential,

@@ -51,7 +51,8 @@ def quiet_tracer():
         yield
 
 
-def _compiling():
+def compiling():
+    """Whether Dynamo traces the call (`torch.compile`, `torch.export`)."""
     return torch.compiler.is_compiling()
 
 
@@ -315,7 +316,7 @@ def lrn(x, axes, before, after, alpha, beta, bias):
     `axes`, `before` and `after` giving the window. (On 4-D input a window
     over axis 1 or 3 alone is across channels: ONNX's operator.)"""
     axes = tuple(a % x.dim() for a in axes)
-    if _compiling():
+    if compiling():
         return _CompiledLRN.apply(x, axes, before, after, alpha, beta, bias)
     if exporting():
         onnx_size = onnx_lrn_size(x, axes, before, after)

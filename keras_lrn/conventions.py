@@ -14,7 +14,7 @@ import dataclasses
 import math
 import warnings
 
-from keras_lrn import ops as lrn_ops
+from keras_lrn import _arguments
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,13 +129,13 @@ def to_canonical(convention, window, alpha, beta, bias):
             only odd ones.
     """
     prefix = f"{convention.name}: "
-    window = lrn_ops.integer_argument(
+    window = _arguments.integer_argument(
         convention.size_arg, window, 0 if convention.size_is_radius else 1,
         prefix=prefix,
     )
-    alpha = lrn_ops.real_argument("alpha", alpha, 0.0, prefix=prefix)
-    beta = lrn_ops.real_argument("beta", beta, 0.0, prefix=prefix)
-    bias = lrn_ops.real_argument(convention.bias_arg, bias, 0.0,
+    alpha = _arguments.real_argument("alpha", alpha, 0.0, prefix=prefix)
+    beta = _arguments.real_argument("beta", beta, 0.0, prefix=prefix)
+    bias = _arguments.real_argument(convention.bias_arg, bias, 0.0,
                                  minimum_allowed=False, prefix=prefix)
     size = 2 * window + 1 if convention.size_is_radius else window
     if size % 2 == 0 and convention.even_window_side is None:

@@ -1,10 +1,34 @@
 """The `LocalResponseNormalization` Keras layer."""
 
-import keras
+import math
+import threading
 
+import keras
+import numpy as np
+
+from keras_lrn import _arguments
+from keras_lrn import _dispatch
+from keras_lrn import _kernels
+from keras_lrn import _op
 from keras_lrn import conventions
-from keras_lrn import learnable as learnable_lrn
-from keras_lrn import ops as lrn_ops
+
+_BUILD_LOCK = threading.Lock()
+# Keywords of other frameworks' LRN that users pass to the layer by habit,
+# and the converter that takes them.
+_CONVENTION_KEYWORDS = {
+    "depth_radius": "LocalResponseNormalization.from_tensorflow(depth_radius"
+                    "=..., bias=..., alpha=..., beta=...)",
+    "k": "LocalResponseNormalization.from_caffe(local_size=..., alpha=..., "
+         "beta=..., k=...) or .from_torch(size=..., alpha=..., beta=..., "
+         "k=...)",
+    "local_size": "LocalResponseNormalization.from_caffe(local_size=..., "
+                  "alpha=..., beta=..., k=...)",
+    "norm_region": "LocalResponseNormalization.from_caffe(..., "
+                   "norm_region=...)",
+    "n": "LocalResponseNormalization(size=n, ...) (old Keras's LRN2D: alpha "
+         "per term, bias=k; keras_lrn.legacy_objects() loads its files)",
+    "radius": "LocalResponseNormalization.from_tensorflow(depth_radius=...)",
+}
 
 
 @keras.saving.register_keras_serializable(package="keras_lrn")
@@ -31,18 +55,29 @@ class LocalResponseNormalization(keras.layers.Layer):
     hyperparameters with `from_caffe`, `from_torch`, `from_onnx` or
     `from_tensorflow`, and get theirs back with `to_caffe()` and siblings.
 
+    With `learnable`, alpha, beta, bias (and the exponential window's
+    `window_scale`) are trainable weights; with `window="exponential"` every
+    channel weighs in, by its distance. Fixed, learned and exponential LRN
+    are one computation with one set of rules: the parameters in use are
+    the constructor's or the weights' current values, read back as
+    `layer.alpha`, `layer.beta`, `layer.bias` and `layer.window_scale`
+    (`get_config()` holds the constructor's, the weights' starting point).
+
     The layer computes in its dtype policy's compute dtype; half-precision
     (float16, bfloat16) values are accumulated in float32 and rounded once,
     so activations whose squares overflow float16 still normalize correctly.
-    When the layer is built, `alpha`, `beta` and `bias` are checked against
-    the compute dtype (float32 for half precision): `bias` a normal number
-    of it, `alpha` 0 or a normal number, `bias ** -beta` at most half its
-    largest number and `2 * alpha * beta` (the gradient's factor) finite;
-    otherwise a `ValueError` names the argument. No accepted
-    configuration turns a finite input into NaN. Results follow the formula
-    while every square and `alpha` times each window's sum are finite in
-    the compute dtype (`|x|` below 1.8e19 in float32 and bfloat16, 1.3e154
-    in float64); beyond that the output is 0.
+    When the layer is built, and when learned weights are loaded from a
+    file, the parameters are checked against the compute dtype (float32 for
+    half precision): `bias` a normal number of it, `alpha` 0 or a normal
+    number, `bias ** -beta` at most half its largest number, `2 * alpha *
+    beta` (the gradient's factor) finite and `window_scale` at least
+    `1 / -log(smallest normal)` (0.0115 in float32), below which a
+    neighbour's weight `exp(-1 / window_scale)` underflows; otherwise a
+    `ValueError` names the argument or weight. No accepted configuration
+    and no accepted file turns a finite input into NaN. Results follow the
+    formula while every square and `alpha` times each window's sum are
+    finite in the compute dtype (`|x|` below 1.8e19 in float32 and
+    bfloat16, 1.3e154 in float64); beyond that the output is 0.
 
     Any `size` costs at most what the input holds: a window wider than an
     axis is clamped to it, which changes no result (see
@@ -71,7 +106,7 @@ class LocalResponseNormalization(keras.layers.Layer):
             "portable" always uses the `keras.ops` implementation.
         learnable: False (default: fixed hyperparameters), True (alpha,
             beta and bias become trainable weights of those names), or a
-            tuple of the names from ("alpha", "beta", "bias",
+            list or tuple of the names from ("alpha", "beta", "bias",
             "window_scale") to learn ("window_scale" only with
             window="exponential"; the paper learns all four). Each weight
             holds the logarithm of its parameter, initialized from the
@@ -89,7 +124,8 @@ class LocalResponseNormalization(keras.layers.Layer):
             numerator and their kernel cut at about 4 lambda channels on
             each side (this one spans all channels).
         window_scale: The exponential window's decay length lambda, in
-            channels (> 0); only with window="exponential".
+            channels (at least 0.0115 in float32, 0.0014 in float64); only
+            with window="exponential".
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -104,7 +140,7 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     >>> x = keras.random.uniform((2, 55, 55, 96), maxval=10.0)
     >>> layer = keras_lrn.LocalResponseNormalization()  # AlexNet's LRN
-    >>> layer(x).shape
+    >>> tuple(layer(x).shape)
     (2, 55, 55, 96)
     >>> # Caffe's bvlc_alexnet prototxt: local_size 5, alpha 1e-4, beta 0.75
     >>> caffe_lrn = keras_lrn.LRN.from_caffe(local_size=5, alpha=1e-4)
@@ -139,43 +175,71 @@ class LocalResponseNormalization(keras.layers.Layer):
         window_scale=None,
         **kwargs,
     ):
+        _raise_for_convention_keywords(kwargs)
         super().__init__(**kwargs)
-        arguments = lrn_ops.validate_arguments(
+        arguments = _arguments.validate_arguments(
             size, alpha, beta, bias, mode, data_format, even_window_side,
-            implementation,
+            implementation, learnable, window, window_scale,
         )
         self.size = arguments["size"]
-        self.alpha = arguments["alpha"]
-        self.beta = arguments["beta"]
-        self.bias = arguments["bias"]
         self.mode = mode
         self.data_format = arguments["data_format"]
         self.even_window_side = even_window_side
         self.implementation = implementation
-        # Learned parameters and the exponential window (keras_lrn.learnable)
-        self.learned_parameters = learnable_lrn.validate_arguments(
-            learnable, window, window_scale, mode, alpha, beta, bias,
-            implementation,
-        )
         self.learnable = (learnable if isinstance(learnable, bool)
-                          else list(self.learned_parameters))
+                          else list(arguments["learned"]))
         self.window = window
-        self.window_scale = (None if window_scale is None
-                             else float(window_scale))
+        self.learned_parameters = arguments["learned"]
+        # the constructor's values; a learned parameter's weight starts here
+        self._initial_values = {
+            name: arguments[name] for name in _arguments.PARAMETERS}
+        self._learned_weights = {}
         self.input_spec = keras.layers.InputSpec(min_ndim=3)
         self.supports_masking = True
 
+    @property
+    def alpha(self):
+        """The alpha in use: the constructor's, or a learned weight's
+        current value."""
+        return self._value_in_use("alpha")
+
+    @property
+    def beta(self):
+        """The beta in use (see `alpha`)."""
+        return self._value_in_use("beta")
+
+    @property
+    def bias(self):
+        """The bias in use (see `alpha`)."""
+        return self._value_in_use("bias")
+
+    @property
+    def window_scale(self):
+        """The exponential window's scale in use (see `alpha`); `None` for
+        a box window."""
+        return self._value_in_use("window_scale")
+
+    def _value_in_use(self, name):
+        weight = self._learned_weights.get(name)
+        if weight is None:
+            return self._initial_values[name]
+        value = _kernels.parameter_from_weight(name, weight.value,
+                                               self.compute_dtype)
+        return float(keras.ops.convert_to_numpy(value))
+
     def build(self, input_shape):
         input_shape = tuple(input_shape)
-        lrn_ops.validate_input(
+        _arguments.validate_input(
             input_shape, self.compute_dtype, self.mode, self.data_format
         )
-        lrn_ops.validate_for_compute_dtype(
-            self.alpha, self.beta, self.bias, self.compute_dtype
+        initial = self._initial_values
+        _arguments.validate_for_compute_dtype(
+            initial["alpha"], initial["beta"], initial["bias"],
+            self.compute_dtype, initial["window_scale"],
         )
         if self.implementation == "native":
-            lrn_ops.raise_if_native_unavailable(
-                lrn_ops.native_unavailable_reason(
+            _dispatch.raise_if_native_unavailable(
+                _dispatch.native_unavailable_reason(
                     self.mode, self.size, self.data_format, input_shape,
                     self.compute_dtype,
                 )
@@ -188,47 +252,86 @@ class LocalResponseNormalization(keras.layers.Layer):
             )
         else:
             self.input_spec = keras.layers.InputSpec(ndim=rank)
-        self.learned_weights = {
-            name: self.add_weight(
-                name=name, shape=(), autocast=False,
-                initializer=keras.initializers.Constant(
-                    learnable_lrn.to_weight(getattr(self, name))),
-            )
-            for name in self.learned_parameters
-        }
+        # Threads calling an unbuilt layer at once each run `build`: the
+        # first creates the weights, the others find them.
+        with _BUILD_LOCK:
+            if self.learned_parameters and not self._learned_weights:
+                self._learned_weights = {
+                    name: self.add_weight(
+                        name=name, shape=(), autocast=False,
+                        initializer=keras.initializers.Constant(
+                            np.float64(_kernels.log_of(initial[name]))),
+                    )
+                    for name in self.learned_parameters
+                }
 
     def call(self, inputs):
-        if self.learned_parameters or self.window != "box":
-            return self._call_learnable(inputs)
-        return lrn_ops.normalize(
+        values = dict(self._initial_values)
+        for name, weight in self._learned_weights.items():
+            values[name] = _kernels.parameter_from_weight(
+                name, weight, self.compute_dtype)
+        return _op.normalize(
             inputs,
             size=self.size,
-            alpha=self.alpha,
-            beta=self.beta,
-            bias=self.bias,
             mode=self.mode,
             data_format=self.data_format,
             even_window_side=self.even_window_side,
             implementation=self.implementation,
+            window=self.window,
+            learned=self.learned_parameters,
+            **values,
         )
 
-    def _call_learnable(self, inputs):
-        """LRN with the learned parameters' current values and the chosen
-        window, through `keras_lrn.learnable`."""
-        value = {name: getattr(self, name)
-                 for name in learnable_lrn.PARAMETERS}
-        for name, weight in self.learned_weights.items():
-            value[name] = learnable_lrn.from_weight(weight)
-        if self.window == "exponential":
-            window = learnable_lrn.ExponentialWindow(
-                value["window_scale"],
-                -1 if self.data_format == "channels_last" else 1)
-        else:
-            window = lrn_ops.Window.of(
-                inputs.shape, self.size, self.mode, self.data_format,
-                self.even_window_side)
-        return learnable_lrn.learnable_lrn(
-            inputs, value["alpha"], value["beta"], value["bias"], window)
+    def load_own_variables(self, store):
+        """Loads the learned weights from a file, after checking them.
+
+        Each weight holds the logarithm of its parameter; the parameters a
+        file's weights stand for must be finite and within the bounds the
+        constructor enforces (see `_arguments.validate_for_compute_dtype`),
+        so that no file can make the layer return NaN or inflate its input.
+
+        Raises:
+            ValueError: naming the weight, the file's value and the bound.
+        """
+        values = dict(self._initial_values)
+        stored = {}
+        for index, name in enumerate(self._learned_weights):
+            if str(index) not in store:
+                break  # Keras's own loader reports the count mismatch
+            stored[name] = float(np.asarray(store[str(index)]))
+            if not math.isfinite(stored[name]):
+                raise ValueError(
+                    f"The weight `{name}` of layer '{self.name}' in the file "
+                    "holds the logarithm of its parameter and must be "
+                    f"finite. Received: {name} weight={stored[name]!r}"
+                )
+            try:
+                values[name] = math.exp(stored[name])
+            except OverflowError:
+                values[name] = math.inf
+        if stored:
+            smallest = float(np.finfo(_arguments.compute_dtype_of(
+                self.compute_dtype)).tiny)
+            for name, log_value in stored.items():
+                # a learned parameter starts > 0 (its logarithm is stored)
+                if not values[name] >= smallest:
+                    raise ValueError(
+                        f"The weight `{name}` of layer '{self.name}' in the "
+                        f"file holds log({name}); the learned `{name}` must "
+                        f"be at least {smallest:.7g} (a normal number). "
+                        f"Received: {name} weight={log_value!r} "
+                        f"({name}={values[name]!r})"
+                    )
+            source = (
+                f"the weights of layer '{self.name}' loaded from the file, "
+                "which hold the logarithms " + ", ".join(
+                    f"{name}={value!r}" for name, value in stored.items())
+            )
+            _arguments.validate_for_compute_dtype(
+                values["alpha"], values["beta"], values["bias"],
+                self.compute_dtype, values["window_scale"], source=source,
+            )
+        super().load_own_variables(store)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -236,27 +339,35 @@ class LocalResponseNormalization(keras.layers.Layer):
     def _assert_input_compatibility(self, arg_0):
         # Keras's input-spec check reads the shape first: an input of
         # unknown rank (a tf.function traced with TensorSpec(None)) gets
-        # our message, which says rank, instead of TensorFlow's as_list()
-        lrn_ops.static_shape(arg_0)
+        # our message, which says rank, instead of TensorFlow's as_list(),
+        # and a 2-D input ours, which says what to do
+        _arguments.validate_input(
+            _arguments.static_shape(arg_0), arg_0.dtype, self.mode,
+            self.data_format)
         super()._assert_input_compatibility(arg_0)
 
     def compute_output_spec(self, inputs):
         # checks the input's dtype when the model is built: an integer
         # keras.Input fails here, not at predict
-        lrn_ops.validate_input(
-            lrn_ops.static_shape(inputs), inputs.dtype, self.mode,
+        _arguments.validate_input(
+            _arguments.static_shape(inputs), inputs.dtype, self.mode,
             self.data_format,
         )
         return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
 
     def get_config(self):
+        """The layer's arguments; for learned parameters, their initial
+        (constructor) values: the current ones are the layer's weights,
+        saved with them and read by `alpha`, `beta`, `bias` and
+        `window_scale`."""
         config = super().get_config()
+        initial = self._initial_values
         config.update(
             {
                 "size": self.size,
-                "alpha": self.alpha,
-                "beta": self.beta,
-                "bias": self.bias,
+                "alpha": initial["alpha"],
+                "beta": initial["beta"],
+                "bias": initial["bias"],
                 "mode": self.mode,
                 "data_format": self.data_format,
                 "even_window_side": self.even_window_side,
@@ -265,10 +376,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         )
         # only where they differ from the defaults: files saved with
         # default settings keep the config of release 0.1.0
-        for name, default in (("learnable", False), ("window", "box"),
-                              ("window_scale", None)):
-            if getattr(self, name) != default:
-                config[name] = getattr(self, name)
+        for name, value, default in (
+            ("learnable", self.learnable, False),
+            ("window", self.window, "box"),
+            ("window_scale", initial["window_scale"], None),
+        ):
+            if value != default:
+                config[name] = value
         return config
 
     @classmethod
@@ -384,6 +498,20 @@ class LocalResponseNormalization(keras.layers.Layer):
             conventions.CONVENTIONS[convention], self.size, self.alpha,
             self.beta, self.bias, self.mode, self.even_window_side,
         )
+
+
+def _raise_for_convention_keywords(kwargs):
+    """A `ValueError` pointing to the converter for another framework's
+    keyword (Keras's own message says only "Unrecognized keyword
+    arguments")."""
+    for name, converter in _CONVENTION_KEYWORDS.items():
+        if name in kwargs:
+            raise ValueError(
+                f"LocalResponseNormalization has no argument `{name}`: it is "
+                "another framework's spelling, whose window or alpha means "
+                f"something else here. Use {converter}, which converts it. "
+                f"Received: {name}={kwargs[name]!r}"
+            )
 
 
 LRN = LocalResponseNormalization

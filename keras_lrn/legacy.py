@@ -15,10 +15,14 @@ and builds the `LocalResponseNormalization` computing the same function.
 """
 
 from keras_lrn import conventions
-from keras_lrn import ops as lrn_ops
+from keras_lrn import _arguments
 from keras_lrn.layer import LocalResponseNormalization
 
 LEGACY_CLASS_NAMES = ("LRN", "LRN2D", "LocalResponseNormalization")
+# Arguments only keras-lrn's own layer has: a legacy convention's config
+# holding one is no legacy layer's.
+_KERAS_LRN_ONLY_KEYS = {"learnable", "window", "window_scale",
+                        "implementation", "even_window_side", "mode"}
 
 LRN2D = conventions.Convention(
     name="old Keras LRN2D",
@@ -114,11 +118,31 @@ def from_legacy_config(config, data_format=None):
             f"Received: config={config!r}"
         )
     config = dict(config)
+    present = [key for key in ("size",) + tuple(
+        key for key, *_ in _LEGACY_CONVENTIONS) if key in config]
+    if len(present) > 1:
+        raise ValueError(
+            "A legacy LRN layer's config names its window once, in one "
+            "convention: `size` (keras-lrn's), `depth_radius` (TensorFlow's, "
+            "a radius) or `n` (old Keras's LRN2D, a window), and these "
+            "disagree on what the number means. Received: " + ", ".join(
+                f"{key}={config[key]!r}" for key in present)
+        )
     if "size" in config:
         return LocalResponseNormalization.from_config(config)
     for key, convention, defaults, default_format in _LEGACY_CONVENTIONS:
         if key not in config:
             continue
+        newer = sorted(set(config) & _KERAS_LRN_ONLY_KEYS)
+        if newer:
+            raise ValueError(
+                f"A {convention.name} config describes a layer with fixed "
+                "hyperparameters and a box window; "
+                f"{', '.join(repr(name) for name in newer)} belong to "
+                "keras-lrn's own configs (which name their window `size`). "
+                "Received: " + ", ".join(
+                    f"{name}={config[name]!r}" for name in newer)
+            )
         values = {name: config.pop(name, value)
                   for name, value in defaults.items()}
         arguments = conventions.to_canonical(
@@ -128,7 +152,7 @@ def from_legacy_config(config, data_format=None):
         config.setdefault("data_format", data_format or default_format)
         layer = LocalResponseNormalization(**arguments, **config)
         try:
-            lrn_ops.validate_for_compute_dtype(
+            _arguments.validate_for_compute_dtype(
                 layer.alpha, layer.beta, layer.bias, layer.compute_dtype)
         except ValueError as error:
             # the check names the layer's arguments: name the config's too

@@ -200,6 +200,7 @@ def test_torch_compile_traces_without_warnings_or_graph_breaks(
         (dx,) = torch.autograd.grad(y, leaf, torch.from_numpy(upstream))
         return y, dx
 
+    layer.build(x.shape)  # as in a model; build() takes a threading lock
     torch._dynamo.reset()
     y, dx = step(torch.compile(layer, fullgraph=True))
     # the op: a second call compiles nothing (the layer's own second call
@@ -227,9 +228,9 @@ def test_jax_compiles_one_function_per_structure_across_shapes(rng):
     the formula does); a call under an outer jit traces no new one."""
     import jax
 
-    from keras_lrn import ops as lrn_ops
+    from keras_lrn import _kernels
 
-    lrn_ops._compiled_lrn.cache_clear()
+    _kernels.compiled_lrn.cache_clear()
     layer = keras_lrn.LRN(size=5, alpha=1e-2)
     for shape in ((1, 4, 4, 8), (2, 5, 3, 8), (3, 7, 7, 8)):
         x = rng.uniform(0, 8, shape).astype(np.float32)
@@ -238,7 +239,7 @@ def test_jax_compiles_one_function_per_structure_across_shapes(rng):
                 np.asarray(function(x)),
                 reference.lrn(x.astype(np.float64), size=5, alpha=1e-2,
                               beta=0.75, bias=2.0), "float32")
-    assert lrn_ops._compiled_lrn.cache_info().currsize == 1
+    assert _kernels.compiled_lrn.cache_info().currsize == 1
 
 
 # --- .keras files across backends ---------------------------------------------

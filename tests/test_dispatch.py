@@ -14,6 +14,10 @@ import pytest
 
 import keras_lrn
 from keras_lrn import LRN
+from keras_lrn import _arguments
+from keras_lrn import _dispatch
+from keras_lrn import _kernels
+from keras_lrn import _op
 from keras_lrn import ops as lrn_ops
 from tests import reference
 
@@ -33,8 +37,8 @@ def test_layer_calls_the_op_without_validating_again(monkeypatch, rng):
     def fail(*args, **kwargs):
         raise AssertionError("arguments validated again on a call")
 
-    monkeypatch.setattr(lrn_ops, "validate_arguments", fail)
-    monkeypatch.setattr(lrn_ops, "validate_for_compute_dtype", fail)
+    monkeypatch.setattr(_arguments, "validate_arguments", fail)
+    monkeypatch.setattr(_arguments, "validate_for_compute_dtype", fail)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)),
                                reference.lrn(x, **KWARGS), rtol=1e-5)
 
@@ -45,8 +49,8 @@ def test_the_op_function_still_validates_its_arguments():
 
 
 def test_operation_and_layer_have_different_names():
-    assert issubclass(lrn_ops.LRNOperation, keras.Operation)
-    assert lrn_ops.LRNOperation.__name__ != LRN.__name__
+    assert issubclass(_op.LRNOperation, keras.Operation)
+    assert _op.LRNOperation.__name__ != LRN.__name__
     assert not hasattr(lrn_ops, "LocalResponseNormalization")
 
 
@@ -54,10 +58,10 @@ def test_choice_is_always_one_of_the_implementations():
     shape, dtype = (1, 4, 4, 8), "float32"
     for implementation in ("auto", "portable"):
         for mode in ("across_channels", "within_channel"):
-            chosen = lrn_ops.choose_implementation(
+            chosen = _dispatch.choose_implementation(
                 implementation, shape, dtype, mode, 3, 2.0, 0.75,
                 "channels_last")
-            assert chosen in lrn_ops.IMPLEMENTATIONS
+            assert chosen in _arguments.IMPLEMENTATIONS
             assert chosen == "portable"  # no GPU here
 
 
@@ -191,7 +195,7 @@ def test_switch_keeps_the_portable_path_where_the_op_cannot_serve(rng):
     for kwargs in (dict(mode="within_channel"), dict(size=4),
                    dict(data_format="channels_first")):
         with keras_lrn.native_for_export():
-            chosen = lrn_ops.choose_implementation(
+            chosen = _dispatch.choose_implementation(
                 "auto", (1, 4, 4, 8), "float32",
                 kwargs.get("mode", "across_channels"), kwargs.get("size", 3),
                 2.0, 0.75, kwargs.get("data_format", "channels_last"))
@@ -209,16 +213,26 @@ class _Records(logging.Handler):
         self.messages.append(record.getMessage())
 
 
+def _structure_cache():
+    """The cache of compiled work per `Structure`: one function per
+    structure on JAX, a forward and a backward pass on TensorFlow. A fixed
+    box window compiles nothing per structure on PyTorch (its kernels run
+    eagerly, or inside the caller's `torch.compile`)."""
+    if keras.backend.backend() == "jax":
+        return _kernels.compiled_lrn
+    return _kernels.compiled_pass
+
+
 def test_new_alpha_and_bias_compile_nothing(monkeypatch, rng):
     traces = []
-    forward = lrn_ops._forward
+    forward = _kernels.forward
 
-    def counting_forward(*args):
+    def counting_forward(*args, **kwargs):
         traces.append(1)
-        return forward(*args)
+        return forward(*args, **kwargs)
 
-    monkeypatch.setattr(lrn_ops, "_forward", counting_forward)
-    lrn_ops._compiled_pass.cache_clear()
+    monkeypatch.setattr(_kernels, "forward", counting_forward)
+    _structure_cache().cache_clear()
     records = _Records()
     logger = logging.getLogger("tensorflow")
     logger.addHandler(records)
@@ -233,7 +247,8 @@ def test_new_alpha_and_bias_compile_nothing(monkeypatch, rng):
                 rtol=1e-5)
     finally:
         logger.removeHandler(records)
-    assert lrn_ops._compiled_pass.cache_info().currsize == 1
+    if keras.backend.backend() != "torch":
+        assert _structure_cache().cache_info().currsize == 1
     assert not [m for m in records.messages if "retracing" in m]
     if keras.backend.backend() in ("tensorflow", "jax"):
         assert len(traces) == 1  # traced once, then only run
@@ -241,7 +256,7 @@ def test_new_alpha_and_bias_compile_nothing(monkeypatch, rng):
 
 def test_general_betas_share_one_structure_and_fast_betas_have_their_own(
         rng):
-    lrn_ops._compiled_pass.cache_clear()
+    _structure_cache().cache_clear()
     x = rng.uniform(0, 4, (1, 3, 3, 8)).astype(np.float32)
     for beta in (0.6, 1.7, 2.5, 0.75, 0.5):
         y = LRN(size=3, alpha=1e-2, beta=beta)(x)
@@ -249,4 +264,44 @@ def test_general_betas_share_one_structure_and_fast_betas_have_their_own(
             keras.ops.convert_to_numpy(y),
             reference.lrn(x, size=3, alpha=1e-2, beta=beta, bias=2.0),
             rtol=1e-5)
-    assert lrn_ops._compiled_pass.cache_info().currsize == 3
+    if keras.backend.backend() != "torch":
+        assert _structure_cache().cache_info().currsize == 3
+
+
+# --- the native op's guards ---------------------------------------------------
+
+@tensorflow_only
+@pytest.mark.parametrize("rank", [3, 5, 6])
+def test_native_op_refuses_ranks_other_than_four(rank):
+    shape = (1,) + (3,) * (rank - 2) + (8,)
+    reason = _dispatch.native_unavailable_reason(
+        "across_channels", 5, "channels_last", shape, "float32")
+    assert reason is not None and "4-D" in reason
+    with pytest.raises(ValueError, match="4-D"):
+        LRN(implementation="native").build(shape)
+    assert _dispatch.native_unavailable_reason(
+        "across_channels", 5, "channels_last", (1, 3, 3, 8),
+        "float32") is None
+
+
+@tensorflow_only
+def test_auto_picks_cudnn_only_within_its_limits(monkeypatch):
+    """The TensorFlow GPU branch, with a GPU pretended: float32, sizes 3 to
+    15, beta >= 0.01, bias >= 1e-5, fixed parameters and a box window."""
+    monkeypatch.setattr(_dispatch, "tensorflow_gpu_available", lambda: True)
+    base = dict(implementation="auto", shape=(1, 4, 4, 32), dtype="float32",
+                mode="across_channels", size=5, bias=2.0, beta=0.75,
+                data_format="channels_last")
+    assert _dispatch.choose_implementation(**base) == "native"
+    for change in (dict(dtype="float16"), dict(dtype="float64"),
+                   dict(size=17), dict(size=1), dict(beta=0.005),
+                   dict(bias=1e-6), dict(implementation="portable"),
+                   dict(fixed_box=False), dict(size=4),
+                   dict(shape=(1, 4, 32))):
+        assert _dispatch.choose_implementation(**dict(base, **change)) == (
+            "portable"), change
+    for size in (3, 15):
+        assert _dispatch.choose_implementation(
+            **dict(base, size=size)) == "native"
+    monkeypatch.setattr(_dispatch, "tensorflow_gpu_available", lambda: False)
+    assert _dispatch.choose_implementation(**base) == "portable"

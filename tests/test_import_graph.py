@@ -31,7 +31,9 @@ import keras_lrn
 
 PACKAGE = "keras_lrn"
 # high to low: a module may import only its own layer's modules or lower ones
-LAYERS = ("keras_lrn.applications", "keras_lrn.layer", "keras_lrn.ops")
+LAYERS = ("keras_lrn.applications", "keras_lrn.legacy", "keras_lrn.layer",
+          "keras_lrn.conventions", "keras_lrn.ops", "keras_lrn._op",
+          "keras_lrn._kernels", "keras_lrn._arguments", "keras_lrn._dispatch")
 
 
 def module_graph(root, package):
@@ -145,6 +147,44 @@ def applications_violations(graph, applications, layer):
     return found
 
 
+def private_cross_module_uses(root, package):
+    """(file, "module._name") for every use of another package module's
+    private name (`_name`, not `__dunder__`), through `from package import
+    module` / `import package.module` aliases or `from package.module
+    import _name`."""
+    modules = set(module_graph(root, package))
+    found = []
+    for path in sorted(pathlib.Path(root).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        aliases = {}
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (
+                    node.module or "").startswith(package):
+                for alias in node.names:
+                    if alias.name.startswith("_") and not (
+                            alias.name.startswith("__")):
+                        # `from pkg import _module` is a private module:
+                        # allowed; `from pkg.module import _name` is not
+                        if f"{node.module}.{alias.name}" not in modules:
+                            found.append((path.name,
+                                          f"{node.module}.{alias.name}"))
+                        continue
+                    aliases[alias.asname or alias.name] = alias.name
+            elif isinstance(node, ast.Import):
+                for alias in node.names:
+                    if alias.name.startswith(package) and alias.asname:
+                        aliases[alias.asname] = alias.name
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute)
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id in aliases
+                    and node.attr.startswith("_")
+                    and not node.attr.startswith("__")):
+                found.append((path.name, f"{aliases[node.value.id]}."
+                              f"{node.attr}"))
+    return found
+
+
 def module_level_imports(root, name):
     """The files under `root` that import the top-level package `name`
     outside any function."""
@@ -213,6 +253,29 @@ def test_builders_are_leaves_below_the_zoo_reader(graph):
     assert wrapped == builders
     assert {"keras_lrn.applications.zoo"} | builders <= graph[
         "keras_lrn.applications"]
+
+
+def test_no_module_calls_another_modules_private_names():
+    assert private_cross_module_uses(PACKAGE_ROOT, PACKAGE) == []
+
+
+def test_private_use_checker_catches_a_planted_call(tmp_path):
+    pkg = tmp_path / "pkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("def _hidden():\n    pass\n")
+    (pkg / "b.py").write_text("from pkg import a\n\na._hidden()\n")
+    (pkg / "c.py").write_text("from pkg.a import _hidden\n")
+    (pkg / "_private_module.py").write_text("")
+    (pkg / "d.py").write_text("from pkg import _private_module\n")
+    assert private_cross_module_uses(pkg, "pkg") == [
+        ("b.py", "a._hidden"), ("c.py", "pkg.a._hidden")]
+
+
+def test_ops_exposes_only_its_public_names():
+    names = {name for name in dir(keras_lrn.ops) if not name.startswith("__")}
+    assert names == {"local_response_normalization", "native_for_export"}
+    assert sorted(keras_lrn.ops.__all__) == sorted(names)
 
 
 def test_onnx_is_imported_only_inside_functions():

@@ -351,3 +351,21 @@ def test_trains_with_jit_compile_under_mixed_precision(rng, policy, mode):
                                    mode=mode), half)
     finally:
         keras.config.set_dtype_policy("float32")
+
+
+# --- errors that point to the fix ----------------------------------------------
+
+@pytest.mark.parametrize("keyword, converter", [
+    ("depth_radius", "from_tensorflow"), ("k", "from_caffe"),
+    ("local_size", "from_caffe"), ("n", "size=n")])
+def test_another_frameworks_keyword_points_to_its_converter(keyword,
+                                                            converter):
+    with pytest.raises(ValueError, match=rf"`{keyword}`.*{converter}.*"
+                                         rf"Received: {keyword}=2"):
+        LocalResponseNormalization(**{keyword: 2})
+
+
+def test_a_two_dimensional_input_says_what_to_do():
+    with pytest.raises(ValueError, match=r"rank >= 3.*reshape.*"
+                                         r"Received: input shape=\(4, 8\)"):
+        LocalResponseNormalization()(np.ones((4, 8), np.float32))

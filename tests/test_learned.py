@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import keras_lrn
-from keras_lrn import learnable as learnable_lrn
+from keras_lrn import _kernels
 from tests import reference
 
 BACKEND = keras.backend.backend()
@@ -220,9 +220,13 @@ def test_weights_are_named_and_start_at_the_constructor_values(
         window_scale=3.0, learnable=learnable)
     layer.build((1, 2, 2, 8))
     assert tuple(w.name for w in layer.trainable_weights) == expected
+    constructor = dict(alpha=1e-4, beta=0.75, bias=2.0, window_scale=3.0)
     for weight in layer.trainable_weights:
         assert np.isclose(np.exp(keras.ops.convert_to_numpy(weight)),
-                          getattr(layer, weight.name), rtol=1e-6)
+                          constructor[weight.name], rtol=1e-6)
+        # the value in use, read back
+        assert getattr(layer, weight.name) == pytest.approx(
+            constructor[weight.name], rel=1e-6)
 
 
 @pytest.mark.parametrize("case", [
@@ -247,8 +251,9 @@ def test_exponential_window_sum_methods_match_the_double_loop(
     shape = (2, 3, channels) if axis == -1 else (2, channels, 3)
     x = rng.uniform(0.5, 2, shape)
     squares = keras.ops.convert_to_tensor(x**2)
-    total = keras.ops.convert_to_numpy(
-        learnable_lrn.exponential_window_sum(squares, 2.5, axis, method))
+    window = _kernels.ExponentialWindow.of(shape, data_format, method)
+    total = keras.ops.convert_to_numpy(window.sum(
+        squares, keras.ops.convert_to_tensor(2.5, dtype="float64")))
     # the reference LRN with alpha 1, beta 1, bias 1 gives x / (1 + total)
     expected = x / reference.exponential_lrn(x, 1.0, 1.0, 1.0, 2.5,
                                              data_format=data_format) - 1.0
@@ -456,7 +461,187 @@ def test_alexnet_offers_learned_lrn_at_its_two_lrn_positions(rng):
     for layer in norms:
         assert layer.window == "exponential"
         assert [w.name for w in layer.trainable_weights] == list(EXPONENTIAL)
-        assert (layer.alpha, layer.beta, layer.bias) == (1e-4, 0.75, 2.0)
+        assert [layer.alpha, layer.beta, layer.bias, layer.window_scale] == (
+            pytest.approx([1e-4, 0.75, 2.0, 2.5], rel=1e-6))
     assert model.count_params() == fixed.count_params() + 8
     x = rng.uniform(0, 1, (1, 67, 67, 3)).astype(np.float32)
     assert np.all(np.isfinite(keras.ops.convert_to_numpy(model(x))))
+
+
+# --- safe at every value it accepts, from the constructor or a file ----------
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_window_scale_down_to_the_smallest_accepted_matches_the_formula(
+        rng, float64, dtype):
+    """Every accepted window_scale, down to the smallest the compute dtype
+    allows, gives the float64 formula's output (finite, also for a zero
+    input) and finite gradients; one below is refused at build."""
+    from keras_lrn import _arguments
+
+    smallest = _arguments.smallest_window_scale(dtype)
+    x = rng.uniform(-4, 4, (2, 3, 9)).astype(dtype)
+    rtol = 1e-5 if dtype == "float32" else 1e-10
+    for scale in (smallest, smallest * (1 + 1e-3), 0.02, 0.1, 0.5, 3.0,
+                  1e4):
+        case = dict(window="exponential", learnable=EXPONENTIAL,
+                    window_scale=scale)
+        layer = make_layer(case, dtype=dtype)
+        values = dict(VALUES, window_scale=scale)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(layer(x)),
+            reference_output(x, case, values), rtol=rtol, atol=1e-30)
+        zeros = keras.ops.convert_to_numpy(layer(np.zeros_like(x)))
+        assert np.all(zeros == 0), scale
+        upstream = rng.uniform(-1, 1, x.shape).astype(dtype)
+        grads = gradients(layer_function(layer),
+                          [x] + weight_values(layer), upstream)
+        assert all(np.all(np.isfinite(g)) for g in grads), scale
+        y = keras_lrn.ops.local_response_normalization(
+            x, alpha=VALUES["alpha"], beta=VALUES["beta"],
+            bias=VALUES["bias"], window="exponential", window_scale=scale)
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(y),
+                                   reference_output(x, case, values),
+                                   rtol=rtol, atol=1e-30)
+    below = make_layer(dict(window="exponential", learnable=False,
+                            window_scale=smallest * (1 - 1e-3)), dtype=dtype)
+    with pytest.raises(ValueError, match=r"window_scale.*Received: "
+                                         r"window_scale="):
+        below(x)
+
+
+def _tamper_learned_weight(path, name, value):
+    """Rewrites the stored log-value of the learned weight `name` of the
+    model's one LRN layer in the `.keras` file at `path`."""
+    import io
+    import zipfile
+
+    import h5py
+
+    with zipfile.ZipFile(path) as archive:
+        files = {entry: archive.read(entry) for entry in archive.namelist()}
+    buffer = io.BytesIO(files["model.weights.h5"])
+    with h5py.File(buffer, "r+") as weights:
+        variables = weights["layers/local_response_normalization/vars"]
+        index = list(EXPONENTIAL).index(name)
+        variables[str(index)][()] = value
+    files["model.weights.h5"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for entry, content in files.items():
+            archive.writestr(entry, content)
+
+
+@pytest.mark.parametrize("name", EXPONENTIAL)
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf, 1000.0,
+                                   -1000.0])
+def test_tampered_learned_weights_in_a_keras_file_raise_naming_them(
+        tmp_path, name, value):
+    inputs = keras.Input((3, 3, 8))
+    layer = keras_lrn.LocalResponseNormalization(
+        window="exponential", window_scale=2.0, learnable=EXPONENTIAL,
+        name="norm")
+    path = tmp_path / "tampered.keras"
+    keras.Model(inputs, layer(inputs)).save(path)
+    _tamper_learned_weight(path, name, value)
+    with pytest.raises(ValueError, match=rf"`{name}`.*{name}"):
+        keras.models.load_model(path, safe_mode=True)
+
+
+def test_loaded_learned_values_are_the_values_in_use(rng, tmp_path):
+    inputs = keras.Input((3, 3, 8))
+    layer = keras_lrn.LocalResponseNormalization(
+        window="exponential", window_scale=2.0, learnable=EXPONENTIAL,
+        name="norm")
+    model = keras.Model(inputs, layer(inputs))
+    trained = dict(alpha=3e-3, beta=0.6, bias=1.25, window_scale=0.75)
+    for weight in layer.trainable_weights:
+        weight.assign(np.log(trained[weight.name]))
+    path = tmp_path / "trained.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path, safe_mode=True).get_layer("norm")
+    for name, value in trained.items():
+        assert getattr(loaded, name) == pytest.approx(value, rel=1e-6), name
+    # the constructor's values stay the config's (the weights' start)
+    assert loaded.get_config()["alpha"] == 1e-4
+    x = rng.uniform(-3, 3, (2, 3, 3, 8)).astype(np.float32)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(loaded(x)),
+        reference.exponential_lrn(x, **trained), rtol=1e-5)
+
+
+@pytest.mark.parametrize("case", [
+    dict(learnable=True, size=5),
+    dict(window="exponential", window_scale=2.0, learnable=EXPONENTIAL)],
+    ids=["box", "exponential"])
+def test_first_call_from_eight_threads_creates_each_weight_once(rng, case):
+    import threading
+
+    layer = keras_lrn.LocalResponseNormalization(
+        alpha=1e-2, beta=0.75, bias=2.0, **case)
+    x = rng.uniform(-3, 3, (2, 3, 3, 8)).astype(np.float32)
+    barrier = threading.Barrier(8)
+    outputs, errors = [], []
+
+    def first_call():
+        barrier.wait()
+        try:
+            outputs.append(keras.ops.convert_to_numpy(layer(x)))
+        except Exception as error:  # noqa: BLE001 - collected for the assert
+            errors.append(error)
+
+    threads = [threading.Thread(target=first_call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    expected_names = (list(BOX) if case.get("window") != "exponential"
+                      else list(EXPONENTIAL))
+    assert [w.name for w in layer.weights] == expected_names
+    if case.get("window") == "exponential":
+        expected = reference.exponential_lrn(x, 1e-2, 0.75, 2.0, 2.0)
+    else:
+        expected = reference.lrn(x, 5, 1e-2, 0.75, 2.0)
+    for output in outputs:
+        np.testing.assert_allclose(output, expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("shape", [(1, 4, 4, 0), (0, 0, 0, 0), (1, 0, 0, 8)])
+@pytest.mark.parametrize("case", [
+    dict(learnable=True),
+    dict(learnable=True, mode="within_channel"),
+    dict(window="exponential", window_scale=2.0),
+    dict(window="exponential", window_scale=2.0, learnable=EXPONENTIAL)],
+    ids=["box", "within", "exponential", "exponential-learned"])
+def test_empty_inputs_return_themselves(case, shape):
+    x = np.zeros(shape, np.float32)
+    y = keras_lrn.LocalResponseNormalization(**case)(x)
+    assert tuple(y.shape) == shape
+    assert keras.backend.standardize_dtype(y.dtype) == "float32"
+
+
+@pytest.mark.parametrize("builder, kwargs", [
+    ("AlexNet", dict(variant="original", input_shape=(67, 67, 3))),
+    ("AlexNet", dict(variant="caffenet", input_shape=(67, 67, 3))),
+    ("AlexNet", dict(variant="bvlc", input_shape=(67, 67, 3))),
+    ("ZFNet", dict(variant="paper", input_shape=(53, 53, 3))),
+    ("ZFNet", dict(variant="zfnet512", input_shape=(59, 59, 3))),
+    ("GoogLeNet", dict(input_shape=(61, 61, 3)))])
+def test_every_application_offers_learned_lrn(builder, kwargs):
+    from keras_lrn import applications
+
+    build = getattr(applications, builder)
+    fixed = [layer for layer in build(include_top=False, **kwargs).layers
+             if isinstance(layer, keras_lrn.LocalResponseNormalization)]
+    learned = [layer for layer in build(include_top=False,
+                                        normalization="learned",
+                                        **kwargs).layers
+               if isinstance(layer, keras_lrn.LocalResponseNormalization)]
+    assert fixed and [l.name for l in learned] == [l.name for l in fixed]
+    for before, after in zip(fixed, learned):
+        assert after.window == "exponential"
+        assert [w.name for w in after.trainable_weights] == list(EXPONENTIAL)
+        assert [after.alpha, after.beta, after.bias, after.window_scale] == (
+            pytest.approx([before.alpha, before.beta, before.bias, 2.5],
+                          rel=1e-6))
+    with pytest.raises(ValueError, match="'learned'"):
+        build(include_top=False, normalization="foo", **kwargs)

@@ -171,3 +171,21 @@ def test_even_lrn2d_window_is_rejected_naming_n():
 def test_bad_class_name_is_rejected(name):
     with pytest.raises(ValueError, match="class_names"):
         keras_lrn.legacy_objects(name)
+
+
+def test_a_config_naming_its_window_twice_is_a_named_conflict():
+    with pytest.raises(ValueError, match=r"once.*Received: n=5, "
+                                         r"depth_radius=2|Received: "
+                                         r"depth_radius=2, n=5"):
+        legacy.from_legacy_config({"n": 5, "depth_radius": 2, "alpha": 1e-4})
+    with pytest.raises(ValueError, match=r"size=5.*depth_radius=2"):
+        legacy.from_legacy_config({"size": 5, "depth_radius": 2})
+
+
+@pytest.mark.parametrize("key, value", [
+    ("learnable", True), ("window", "exponential"), ("window_scale", 2.0),
+    ("implementation", "native")])
+def test_a_legacy_convention_refuses_keras_lrn_only_keys(key, value):
+    for config in ({"depth_radius": 2, key: value}, {"n": 5, key: value}):
+        with pytest.raises(ValueError, match=rf"Received: {key}="):
+            legacy.from_legacy_config(config)

@@ -3,7 +3,7 @@
 The builders follow the `keras.applications` conventions
 (`include_top`, `weights`, `input_tensor`, `input_shape`, `pooling`,
 `classes`, `classifier_activation`) and add the arguments needed to study
-LRN: `normalization="lrn" | "none" | "batchnorm"` and, for AlexNet,
+LRN: `normalization="lrn" | "none" | "batchnorm" | "learned"` and, for AlexNet,
 `variant="original" | "caffenet" | "bvlc"`.
 
 No pretrained weights are downloaded: `weights` is `None`, a path to a

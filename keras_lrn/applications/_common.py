@@ -8,7 +8,11 @@ import os
 
 import keras
 
-NORMALIZATIONS = ("lrn", "none", "batchnorm")
+NORMALIZATIONS = ("lrn", "none", "batchnorm", "learned")
+# normalization="learned": the exponential window's starting scale (see
+# `norm_layer`) and the parameters learned.
+LEARNED_WINDOW_SCALE = 2.5
+LEARNED_PARAMETERS = ["alpha", "beta", "bias", "window_scale"]
 GROUP_IMPLEMENTATIONS = ("native", "towers")
 POOLINGS = (None, "avg", "max")
 
@@ -126,9 +130,24 @@ def channel_axis(data_format):
 
 
 def norm_layer(normalization, name, data_format, lrn_factory):
-    """The normalization block used at the LRN positions of the network."""
-    if normalization == "lrn":
-        return lrn_factory(name=name, data_format=data_format)
+    """The normalization block used at the LRN positions of the network.
+
+    "lrn" is the network's own LRN (`lrn_factory`); "learned" is that LRN
+    (its alpha, beta, bias) with the exponential window of Miller, Chung &
+    Miller (ICLR 2022) and all four parameters learned: window_scale 2.5
+    starts the window's total weight (coth(1 / 5) = 5.07) at the box's 5
+    channels; "batchnorm" is `BatchNormalization` (Keras's defaults);
+    "none" is no layer (`None`).
+    """
+    if normalization in ("lrn", "learned"):
+        layer = lrn_factory(name=name, data_format=data_format)
+        if normalization == "lrn":
+            return layer
+        config = layer.get_config()
+        config.update(window="exponential",
+                      window_scale=LEARNED_WINDOW_SCALE,
+                      learnable=list(LEARNED_PARAMETERS))
+        return type(layer).from_config(config)
     if normalization == "batchnorm":
         return keras.layers.BatchNormalization(
             axis=channel_axis(data_format), name=name.replace("norm", "bn")

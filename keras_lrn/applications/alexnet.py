@@ -33,21 +33,6 @@ _LRN_FACTORIES = {
 
 
 
-def _learned(lrn_factory):
-    """normalization="learned": the variant's LRN (its alpha, beta, bias)
-    with the exponential window of Miller, Chung & Miller (ICLR 2022) and all
-    four parameters learned. window_scale 2.5 starts the window's total
-    weight (coth(1 / 5) = 5.07) at the box's 5 channels."""
-
-    def factory(**kwargs):
-        config = lrn_factory(**kwargs).get_config()
-        config.update(window="exponential", window_scale=2.5,
-                      learnable=["alpha", "beta", "bias", "window_scale"])
-        return LocalResponseNormalization.from_config(config)
-
-    return factory
-
-
 DEFAULT_SIZE = 227
 ZOO_SIZE = 224
 MIN_SIZE = 67
@@ -185,9 +170,6 @@ def AlexNet(
     Returns:
         A `keras.Model`.
     """
-    learned = normalization == "learned"
-    if learned:
-        normalization = "lrn"
     _common.validate_builder(
         weights, dropout, normalization, group_implementation, pooling,
         classes, variant=variant, variants=VARIANTS,
@@ -202,8 +184,6 @@ def AlexNet(
         include_top, "AlexNet",
     )
     lrn_factory = _LRN_FACTORIES[variant]
-    if learned:
-        lrn_factory = _learned(lrn_factory)
     norm_first = variant != "caffenet"
     common = dict(data_format=data_format,
                   group_implementation=group_implementation,

@@ -88,7 +88,9 @@ def GoogLeNet(
         classes: number of classes.
         classifier_activation: activation of the output layer or `None`.
         normalization: `"lrn"` (default), `"none"` or `"batchnorm"`, for
-            ablations.
+            ablations, or `"learned"`: the network's LRN with an exponential window
+            of 2.5 channels and alpha, beta, bias and window_scale trainable
+            from its values (Miller, Chung & Miller, ICLR 2022).
         dropout: dropout rate before the classifier (0.4).
         kernel_regularizer: optional regularizer for every kernel.
         name: model name.

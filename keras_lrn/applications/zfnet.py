@@ -91,7 +91,10 @@ def ZFNet(
         classifier_activation: activation of the output layer or `None`.
         variant: `"paper"` (Zeiler & Fergus, Fig. 3) or `"zfnet512"` (the
             ONNX model zoo's ZFNet-512).
-        normalization: `"lrn"` (default), `"none"` or `"batchnorm"`.
+        normalization: `"lrn"` (default), `"none"`, `"batchnorm"` or
+            `"learned"`: the network's LRN with an exponential window
+            of 2.5 channels and alpha, beta, bias and window_scale trainable
+            from its values (Miller, Chung & Miller, ICLR 2022).
         dropout: dropout rate before fc7 and fc8 (paper: 0.5).
         kernel_regularizer: optional regularizer for every kernel.
         name: model name; defaults to `"zfnet"` / `"zfnet512"`.

@@ -1,0 +1,173 @@
+"""The LRN function and its `keras.Operation`: arguments checked, then the
+path `keras_lrn._dispatch` picks computes the call."""
+
+import keras
+from keras import ops
+
+from keras_lrn import _arguments
+from keras_lrn import _dispatch
+from keras_lrn import _kernels
+
+
+def local_response_normalization(
+    x, size=5, alpha=1e-4, beta=0.75, bias=2.0, mode="across_channels",
+    data_format=None, even_window_side="after", implementation="auto",
+    window="box", window_scale=None,
+):
+    """Local Response Normalization (Krizhevsky et al., 2012).
+
+    Computes
+
+    ```
+    y = x / (bias + alpha * sum(x[c'] ** 2 for c' in window(c))) ** beta
+    ```
+
+    with zero padding outside the tensor. In mode "across_channels" the
+    window spans `size` neighbouring channels at one position (AlexNet's
+    LRN); in mode "within_channel" it spans `size` positions along every
+    spatial axis of one channel (a `size x size` box on images, Caffe's
+    WITHIN_CHANNEL). `alpha` multiplies each term, as in the AlexNet paper
+    and `tf.nn.local_response_normalization`; Caffe, PyTorch and ONNX divide
+    their alpha by the window: see `LocalResponseNormalization.from_caffe`
+    and its siblings. With `window="exponential"` (across channels) every
+    channel c' weighs `exp(-|c - c'| / window_scale)` in the sum of channel
+    c, and `size` is unused. This is the computation of
+    `keras_lrn.LocalResponseNormalization`, with fixed parameters.
+
+    Cost is bounded by the input, whatever `size`: a window longer than an
+    axis of length `n` needs hold no more than `n - 1` elements on either
+    side of its centre, so wider windows are clamped to that, which changes
+    no result. (Where a traced graph leaves a spatial length unknown, mode
+    "within_channel" cannot clamp and raises a `ValueError` naming `size`
+    for sizes above 255.) An empty input returns itself.
+
+    Overflow: the result is exact while every square, and the window's sum
+    times `alpha`, is finite in the compute dtype: `|x|` below 1.8e19
+    (`sqrt` of the largest float32) for float32 and bfloat16, 1.3e154 for
+    float64; float16 inputs (at most 65504) never overflow. Beyond that the
+    denominator is infinite and the output 0 (so is
+    `tf.nn.local_response_normalization`'s), never NaN.
+
+    Args:
+        x: A float tensor of rank >= 3: batch, spatial axes, channels (in
+            the order `data_format` says).
+        size: The window length, a positive integer: channels in mode
+            "across_channels", positions per spatial axis in mode
+            "within_channel". Defaults to AlexNet's 5.
+        alpha: The coefficient of each squared term, >= 0.
+        beta: The exponent, >= 0.
+        bias: The additive constant k, > 0.
+        mode: "across_channels" or "within_channel".
+        data_format: "channels_last" or "channels_first"; `None` means
+            `keras.config.image_data_format()`.
+        even_window_side: For an even `size`, the side of the centre that
+            holds the extra element: "after" (TensorFlow's SAME padding,
+            ONNX) or "before" (PyTorch).
+        implementation: "auto", "native" (`tf.nn.local_response_normalization`,
+            where it can compute the call) or "portable" (`keras.ops`): see
+            `keras_lrn.native_for_export` and the layer's documentation.
+        window: "box" (`size` neighbours) or "exponential" (across
+            channels; see above).
+        window_scale: The exponential window's decay length, in channels
+            (> 0); only with `window="exponential"`.
+
+    Returns:
+        A tensor of the shape and dtype of `x`. Half-precision inputs are
+        computed in float32 and rounded once.
+
+    Raises:
+        ValueError: naming the argument whose value is not allowed, also
+            where `alpha`, `beta`, `bias` or `window_scale` give no finite
+            result in the compute dtype.
+
+    Example:
+
+    >>> x = keras.random.uniform((2, 8, 8, 16))
+    >>> y = keras_lrn.ops.local_response_normalization(x, size=5)
+    >>> tuple(y.shape)
+    (2, 8, 8, 16)
+    """
+    arguments = _arguments.validate_arguments(
+        size, alpha, beta, bias, mode, data_format, even_window_side,
+        implementation, learnable=False, window=window,
+        window_scale=window_scale,
+    )
+    del arguments["learned"]
+    if not keras.utils.is_keras_tensor(x):
+        x = ops.convert_to_tensor(x)
+    if keras.backend.standardize_dtype(x.dtype) in _arguments.FLOAT_DTYPES:
+        _arguments.validate_for_compute_dtype(
+            arguments["alpha"], arguments["beta"], arguments["bias"],
+            x.dtype, arguments["window_scale"])
+    return normalize(x, **arguments)
+
+
+def normalize(x, size, alpha, beta, bias, mode, data_format,
+              even_window_side, implementation, window="box",
+              window_scale=None, learned=()):
+    """`local_response_normalization` for validated arguments.
+
+    The one door to the computation, for every configuration: the layer
+    validates its arguments once, in its constructor, and calls this on
+    every call. The parameters named in `learned` are scalar tensors (a
+    layer's learned parameters), the others Python numbers. Symbolic inputs
+    (the functional API) get an `LRNOperation`'s symbolic call; tensors are
+    checked (`_arguments.validate_input`) and computed by the path
+    `_dispatch.choose_implementation` picks.
+    """
+    if keras.utils.is_keras_tensor(x):
+        return LRNOperation(
+            size=size, alpha=alpha, beta=beta, bias=bias, mode=mode,
+            data_format=data_format, even_window_side=even_window_side,
+            implementation=implementation, window=window,
+            window_scale=window_scale,
+        ).symbolic_call(x)
+    x = ops.convert_to_tensor(x)
+    shape = _static_shape(x)
+    _arguments.validate_input(shape, x.dtype, mode, data_format)
+    if 0 in shape:
+        return x
+    if window == "exponential":
+        lrn_window = _kernels.ExponentialWindow.of(shape, data_format)
+    else:
+        lrn_window = _kernels.BoxWindow.of(shape, size, mode, data_format,
+                                           even_window_side)
+    chosen = _dispatch.choose_implementation(
+        implementation, shape, x.dtype, mode, size, bias, beta, data_format,
+        fixed_box=not learned and window == "box")
+    if chosen == "native":
+        return _kernels.native_lrn(x, lrn_window, alpha, beta, bias)
+    return _kernels.lrn(x, lrn_window, alpha, beta, bias, window_scale,
+                        learned)
+
+
+def _static_shape(x):
+    """`_arguments.static_shape`, also while TorchScript traces the call for
+    ONNX export, where lengths are traced tensors: the window is then
+    placed once, from the traced input's lengths (the tracer's warnings
+    about reading them are expected)."""
+    if keras.backend.backend() == "torch":
+        from keras_lrn import _torch_kernels
+
+        if _torch_kernels.exporting():
+            with _torch_kernels.quiet_tracer():
+                return tuple(int(length) for length in x.shape)
+    return _arguments.static_shape(x)
+
+
+class LRNOperation(keras.Operation):
+    """The `keras.Operation` of `normalize`, for symbolic inputs of the
+    functional API. Arguments are already validated."""
+
+    def __init__(self, **arguments):
+        super().__init__()
+        self.arguments = arguments
+
+    def compute_output_spec(self, x):
+        _arguments.validate_input(
+            _arguments.static_shape(x), x.dtype, self.arguments["mode"],
+            self.arguments["data_format"])
+        return keras.KerasTensor(x.shape, dtype=x.dtype)
+
+    def call(self, x):
+        return normalize(x, **self.arguments)
