@@ -196,6 +196,123 @@ def _box_sum_of_shifts(values, axis, before, after):
     return total
 
 
+@dataclasses.dataclass(frozen=True)
+class ExponentialWindow:
+    """The exponential window across channels: channel c' weighs
+    `exp(-|c - c'| / scale)` in the sum of channel c, for every channel.
+
+    The scale is a runtime value (`sum(values, scale)`), so a learned scale
+    compiles nothing new. The window is symmetric: it is its own transpose.
+
+    Attributes:
+        axis: The channel axis, counted from 0.
+        channels: Its length.
+        method: "matrix" (a product with the C x C kernel: C multiply-adds
+            per element) or "scan" (two doubling scans: 2 * ceil(log2 C)
+            shifted multiply-adds per element).
+    """
+
+    axis: int
+    channels: int
+    method: str
+
+    @classmethod
+    def of(cls, shape, data_format, method="auto"):
+        """The window for an input of `shape`; "auto" takes the product up
+        to `MATRIX_PRODUCT_MAX_CHANNELS` channels and the scans above."""
+        axis, _ = _channel_and_spatial_axes(len(shape), data_format)
+        channels = shape[axis]
+        if method == "auto":
+            method = ("matrix" if channels <= MATRIX_PRODUCT_MAX_CHANNELS
+                      else "scan")
+        return cls(axis, channels, method)
+
+    def transposed(self):
+        return self
+
+    def sum(self, values, scale):
+        """`sum_{c'} exp(-|c - c'| / scale) * values[c']` along the axis."""
+        if self.method == "matrix":
+            return self._matrix_product(values, self._kernel(values, scale))
+        forward, backward, _, _ = self._scans(values, scale, False)
+        return forward + backward - values
+
+    def scale_derivative_sum(self, values, scale):
+        """The derivative of `sum(values, scale)` with respect to `scale`:
+        `sum_{c'} exp(-|c - c'| / scale) * |c - c'| / scale**2 * values[c']`.
+        """
+        if self.method == "matrix":
+            kernel = self._kernel(values, scale)
+            distances = self._distances(values)
+            return self._matrix_product(
+                values, kernel * (distances / scale) / scale)
+        _, _, forward, backward = self._scans(values, scale, True)
+        return (forward + backward) / scale / scale
+
+    def _distances(self, values):
+        positions = ops.arange(self.channels, dtype=values.dtype)
+        return ops.abs(positions[:, None] - positions[None, :])
+
+    def _kernel(self, values, scale):
+        # exp(-d / scale) is exactly 1 at d = 0 and underflows to 0 far away:
+        # never 0 * log(0)
+        return ops.exp(-self._distances(values) / scale)
+
+    def _matrix_product(self, values, kernel):
+        last = len(values.shape) - 1
+        if self.axis != last:
+            values = ops.moveaxis(values, self.axis, last)
+        if keras.backend.backend() == "torch":
+            # Keras's PyTorch `matmul` returned float32 for float64 operands
+            total = ops.einsum("...c,cd->...d", values, kernel)
+        else:
+            # TensorFlow's einsum with an ellipsis ran 30-100x slower under XLA
+            total = ops.matmul(values, kernel)
+        return total if self.axis == last else ops.moveaxis(total, last,
+                                                            self.axis)
+
+    def _scans(self, values, scale, with_distances):
+        """The two one-sided sums as doubling (Hillis-Steele) scans.
+
+        `forward[c] = sum_{j >= 0} decay**j * values[c - j]`, and `backward`
+        its mirror image, each computed in ceil(log2 C) steps:
+        `forward[c] += decay**d * forward[c - d]` for d = 1, 2, 4, ... Every
+        term is a product of positive weights <= 1 and positive values, so
+        no cancellation occurs (the closed form `decay**c * cumsum(decay**-c
+        * values)` would overflow and cancel). With `with_distances`, the
+        distance-weighted sums `sum_j j * decay**j * values[c - j]` are
+        carried along: after a step of d, `weighted[c] += decay**d *
+        (weighted[c - d] + d * forward[c - d])`.
+        """
+        rank = len(values.shape)
+        axis, channels = self.axis, self.channels
+
+        def shifted(tensor, distance, forward):
+            index = [slice(None)] * rank
+            index[axis] = (slice(None, channels - distance) if forward
+                           else slice(distance, None))
+            pad_width = [(0, 0)] * rank
+            pad_width[axis] = (distance, 0) if forward else (0, distance)
+            return ops.pad(tensor[tuple(index)], pad_width)
+
+        decay = ops.exp(-1.0 / scale)
+        forward = backward = values
+        weighted_forward = weighted_backward = None
+        if with_distances:
+            weighted_forward = weighted_backward = ops.zeros_like(values)
+        weight, distance = decay, 1
+        while distance < channels:
+            if with_distances:
+                weighted_forward = weighted_forward + weight * shifted(
+                    weighted_forward + distance * forward, distance, True)
+                weighted_backward = weighted_backward + weight * shifted(
+                    weighted_backward + distance * backward, distance, False)
+            forward = forward + weight * shifted(forward, distance, True)
+            backward = backward + weight * shifted(backward, distance, False)
+            weight, distance = weight * weight, 2 * distance
+        return forward, backward, weighted_forward, weighted_backward
+
+
 def inverse_power(t, beta_path, beta):
     """`t ** -beta` for t > 0, with square roots for the common betas.
 
