@@ -5,18 +5,19 @@ Three paths compute the same function as the portable `keras.ops` one:
 - eager (`lrn`): a `torch.autograd.Function` whose forward and backward
   write as few full-size temporaries as the formula allows (the squares and
   their window sum, accumulated in place; the power in place) and whose
-  backward reuses the forward's denominator `t`. Every sum is a sum of the
-  window's elements in float (no running-sum difference, which loses
-  float32 precision on long axes).
+  backward reuses the forward's denominator `t` and `s = t ** -beta`
+  (saved beside `x` where a gradient is wanted: one tensor more than the
+  portable path keeps, for no second power). Every sum is a sum of the
+  window's elements (no running-sum difference, which loses float32
+  precision on long axes).
 - compiled (under `torch.compile`, Keras's `jit_compile=True`): the plain
   out-of-place formula and the same backward (`_CompiledLRN`), which
   TorchInductor fuses; no Python-side cache is consulted there, so Dynamo
   traces it without warnings or graph breaks.
 - exported (inside `torch.onnx.export`'s TorchScript trace): the same
   `torch.autograd.Function`, whose `symbolic` writes one ONNX `LRN` node
-  where ONNX's operator computes the layer (4-D float32 input, across
-  channels, a window with its extra element after the centre), and the
-  plain formula otherwise.
+  where onnxruntime's `LRN` computes the layer (4-D float32 input, across
+  channels, an odd window), and the plain formula otherwise.
 
 The window is given as `(axes, before, after)`: the axes it spans and how
 many elements it holds before and after each element's own.
