@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` a package
     sys.path.insert(0, os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
 
-from benchmarks import report, timing  # noqa: E402
+from benchmarks import backends_bench, report, timing  # noqa: E402
 
 FULL_CPU_SHAPES = {
     "conv1": (32, 55, 55, 96),  # AlexNet conv1 output, batch 32
@@ -183,6 +183,14 @@ def main(argv=None):
     if load_start:
         header.append("- load average at the start (1, 5, 15 min): "
                       + ", ".join(f"{v:.2f}" for v in load_start))
+    kept_section = None
+    if args.output and os.path.exists(args.output):
+        with open(args.output) as f:
+            previous = f.read()
+        if backends_bench.BEGIN in previous and backends_bench.END in previous:
+            kept_section = (backends_bench.BEGIN + previous.split(
+                backends_bench.BEGIN, 1)[1].split(backends_bench.END, 1)[0]
+                + backends_bench.END + "\n")
     text = report.markdown(bench, command, checks, plain, source,
                            time.perf_counter() - t0, header)
     print(text)
@@ -190,6 +198,8 @@ def main(argv=None):
     if args.output:
         with open(args.output, "w") as f:
             f.write(text)
+        if kept_section:  # benchmarks/backends_bench.py's tables
+            backends_bench.write_section(args.output, kept_section)
         print(f"# wrote {args.output}", file=log)
     if args.plot:
         report.plot(bench, args.plot)

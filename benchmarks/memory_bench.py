@@ -71,7 +71,9 @@ def measure(what):
             layer = keras_lrn.LRN(alpha=1e-4 * (1 + i / LAYERS),
                                   bias=1.0 + i / LAYERS)
             np.asarray(layer(x))
-        structures = keras_lrn._kernels.compiled_pass.cache_info().currsize
+        cache = (keras_lrn._kernels.compiled_lrn if backend == "jax"
+                 else keras_lrn._kernels.compiled_pass)
+        structures = cache.cache_info().currsize
         print(f"{backend}: {LAYERS} layers with distinct alpha and bias: "
               f"+{resident_mb() - before:.1f} MB RSS, {structures} compiled "
               "structure(s)")

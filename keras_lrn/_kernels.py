@@ -38,6 +38,9 @@ LARGEST_UNCLAMPED_SIZE = 255
 # channels, so the scans would win from about 4096, where the kernel alone
 # holds 64 MiB. The product is the cheaper path up to 2048.
 MATRIX_PRODUCT_MAX_CHANNELS = 2048
+# The longest box window along one axis whose sum JAX's forward takes from
+# shifted copies of the squares (`_box_sum_of_shifts`).
+SHIFTED_MAX_SIZE = 8
 # The runtime coefficients, in the order of the tensor `coefficients` makes.
 ALPHA, BIAS, BETA, GRADIENT_FACTOR, WINDOW_SCALE = range(5)
 COEFFICIENT_OF = {"alpha": ALPHA, "bias": BIAS, "beta": BETA,
@@ -124,6 +127,14 @@ def _box_sum_along_axis(values, axis, before, after):
     to both ends, so spatial lengths need not be known. Chosen over shifted
     single-element sums, a depthwise convolution of ones and `reduce_window`,
     which were slower on every backend measured (benchmarks/RESULTS.md).
+
+    Every addition adds two slices: the window of a `size` that is not a
+    power of two is its largest power-of-two window plus the sliced window
+    of the rest, never a chain of additions. TensorFlow's graph optimizer
+    (Grappler) rewrites a chain of three or more additions into one `AddN`
+    and then into an `AccumulateNV2`, which XLA cannot compile: that split
+    the XLA cluster of a plain `tf.function` in two and made sizes 9-15
+    cost 3-4x size 5 there (benchmarks/RESULTS.md, "Every backend").
     """
     size = before + after + 1
     if size == 1:
@@ -138,23 +149,50 @@ def _box_sum_along_axis(values, axis, before, after):
         index[axis] = slice(start, -stop_from_end if stop_from_end else None)
         return tensor[tuple(index)]
 
-    # widths[w] holds the sums of w consecutive padded elements; its length
+    # windows[w] holds the sums of w consecutive padded elements; its length
     # is length + size - w.
-    widths = {1: padded}
+    windows = {1: padded}
     width = 1
     while 2 * width <= size:
-        previous = widths[width]
-        widths[2 * width] = ops.add(
+        previous = windows[width]
+        windows[2 * width] = ops.add(
             shifted(previous, 0, width), shifted(previous, width, 0)
         )
         width *= 2
-    total = None
-    offset = 0
-    for width in sorted(widths, reverse=True):
-        if size - offset >= width and (size - offset) & width:
-            term = shifted(widths[width], offset, size - offset - width)
-            total = term if total is None else ops.add(total, term)
-            offset += width
+
+    def window(width):
+        if width not in windows:
+            head = 1 << (width.bit_length() - 1)
+            windows[width] = ops.add(
+                shifted(windows[head], 0, width - head),
+                shifted(window(width - head), head, 0),
+            )
+        return windows[width]
+
+    return window(size)
+
+
+def _box_sum_of_shifts(values, axis, before, after):
+    """The window sum of `_box_sum_along_axis` as shifted copies of
+    `values` with zeros concatenated at the ends (no padded tensor). Under
+    XLA on JAX the squares and their sum then fuse into one loop, where a
+    padded tensor is written to memory and read back: JAX's forward alone
+    uses it, for short windows (`SHIFTED_MAX_SIZE`); with the backward's
+    residuals it was slower."""
+    rank = len(values.shape)
+
+    def part(start, stop):
+        index = [slice(None)] * rank
+        index[axis] = slice(start, stop)
+        return values[tuple(index)]
+
+    total = values
+    for shift in range(1, before + 1):
+        total = ops.add(total, ops.concatenate(
+            [ops.zeros_like(part(None, shift)), part(None, -shift)], axis))
+    for shift in range(1, after + 1):
+        total = ops.add(total, ops.concatenate(
+            [part(shift, None), ops.zeros_like(part(None, shift))], axis))
     return total
 
 
@@ -372,16 +410,22 @@ def coefficients(alpha, beta, bias, window_scale, dtype):
     return ops.stack([alpha, bias, beta, 2.0 * alpha * beta, window_scale])
 
 
-def forward(x, c, structure):
+def forward(x, c, structure, shifted=False):
     """Returns (y, residual) in the compute dtype: `t = bias + alpha *
     sum(x^2)`, `y = x * t ** -beta`, and what the backward needs of the
     forward: `t`, or `log(t)` for a learned beta (`exp(-beta * log(t))`
-    and the beta gradient's `log(t)` then share it)."""
+    and the beta gradient's `log(t)` then share it). With `shifted`, a
+    short box window along one axis sums shifted copies of the squares
+    (`_box_sum_of_shifts`)."""
+    window = structure.window
     if structure.alpha_is_zero:
         t = ops.zeros_like(x) + c[BIAS]
+    elif (shifted and isinstance(window, BoxWindow) and len(window.axes) == 1
+            and window.before + window.after < SHIFTED_MAX_SIZE):
+        t = c[BIAS] + c[ALPHA] * _box_sum_of_shifts(
+            ops.square(x), window.axes[0], window.before, window.after)
     else:
-        t = c[BIAS] + c[ALPHA] * structure.window.sum(
-            ops.square(x), c[WINDOW_SCALE])
+        t = c[BIAS] + c[ALPHA] * window.sum(ops.square(x), c[WINDOW_SCALE])
     if structure.beta_path == "learned":
         log_t = ops.log(t)
         return x * ops.exp(-c[BETA] * log_t), log_t
@@ -460,9 +504,10 @@ def compiled_pass(structure):
     Each function is traced once per structure: `reduce_retracing` relaxes
     the dimensions, so new batch or image sizes only recompile.
 
-    On JAX each is `jax.jit`-compiled for the same reason (inlined in the
-    caller's `jit`): eager calls op by op were several times slower. On
-    PyTorch the functions run eagerly.
+    On JAX `compiled_lrn` compiles both into one function. On PyTorch the
+    functions run eagerly (a fixed box window has its own kernels,
+    `keras_lrn._torch_kernels`); under `torch.compile` `lrn` calls this
+    function unwrapped, so that Dynamo meets no cache.
     """
     input_dtype = structure.input_dtype
     compute_dtype = _arguments.compute_dtype_of(input_dtype)
@@ -479,14 +524,58 @@ def compiled_pass(structure):
     if keras.backend.backend() == "tensorflow":
         forward_pass = _xla_compiled_on_tensorflow(forward_pass)
         backward_pass = _xla_compiled_on_tensorflow(backward_pass)
-    elif keras.backend.backend() == "jax":
-        import jax
-
-        forward_pass = jax.jit(forward_pass)
-        backward_pass = jax.jit(backward_pass)
     elif keras.backend.backend() == "torch":
         backward_pass = _differentiable_on_torch(backward_pass, forward_pass)
     return forward_pass, backward_pass
+
+
+@functools.lru_cache(maxsize=256)
+def compiled_lrn(structure):
+    """On JAX: LRN for one `Structure` as one `jax.jit`-compiled function
+    `(x, c) -> y`, with `backward` as its `jax.custom_vjp`.
+
+    An eager call is one dispatch of one compiled program (the forward
+    alone, its window sum from shifted squares; `t` is kept only where a
+    gradient is taken), where a `custom_gradient` around two compiled
+    passes ran the wrapper op by op on every call (1.6x the jitted layer).
+    New input shapes compile one program each, as a plain `jax.jit` of the
+    formula does (benchmarks/memory_bench.py). Inside an outer `jit` it is
+    inlined. The cotangent of `c` carries the learned parameters'
+    gradients (0 for fixed ones).
+    """
+    import jax
+
+    forward_pass, backward_pass = compiled_pass.__wrapped__(structure)
+    input_dtype = structure.input_dtype
+    compute_dtype = _arguments.compute_dtype_of(input_dtype)
+
+    @jax.custom_vjp
+    def normalized(x, c):
+        y, _ = forward(ops.cast(x, compute_dtype), c, structure, shifted=True)
+        return ops.cast(y, input_dtype)
+
+    def normalized_forward(x, c):
+        y, t = forward_pass(x, c)
+        return y, (x, t, c)
+
+    def normalized_backward(residuals, upstream):
+        x, t, c = residuals
+        return backward_pass(x, upstream, t, c)
+
+    normalized.defvjp(normalized_forward, normalized_backward)
+    return jax.jit(normalized)
+
+
+@functools.lru_cache(maxsize=1024)
+def _constant_coefficients(alpha, beta, bias, window_scale, compute_dtype):
+    """`coefficients` of fixed parameters as a NumPy array, made once per
+    value: on JAX an argument of the compiled function, not a new device
+    tensor built on every call."""
+    import numpy as np
+
+    return np.asarray([alpha, bias, beta, 2.0 * alpha * beta,
+                       1.0 if window_scale is None else window_scale],
+                      dtype=compute_dtype)
 
 
 def _xla_compiled_on_tensorflow(function):
@@ -551,9 +640,41 @@ def lrn(x, window, alpha, beta, bias, window_scale=None, learned=()):
     Returns:
         `x / (bias + alpha * window_sum(x ** 2)) ** beta` in the dtype of
         `x`, with the hand-written gradient (`backward`).
+
+    Per backend: on JAX one compiled function per structure
+    (`compiled_lrn`); on PyTorch a fixed box window goes through
+    `keras_lrn._torch_kernels` (in-place kernels eagerly, a fused formula
+    under `torch.compile`, one ONNX `LRN` node where TorchScript exports
+    it). While jax2onnx converts a call (`model.export(format="onnx")` on
+    JAX), a fixed box window that ONNX's `LRN` computes becomes that one
+    node (`keras_lrn._jax_export`).
     """
+    backend = keras.backend.backend()
+    fixed_box = not learned and isinstance(window, BoxWindow)
+    if backend == "torch" and fixed_box:
+        from keras_lrn import _torch_kernels
+
+        return _torch_kernels.lrn(x, window.axes, window.before,
+                                  window.after, alpha, beta, bias)
     structure = Structure.of(x, window, alpha, beta, learned)
-    forward_pass, backward_pass = compiled_pass(structure)
+    if backend == "jax":
+        return _jax_lrn(x, structure, alpha, beta, bias, window_scale,
+                        fixed_box)
+    if backend == "torch":
+        from keras_lrn import _torch_kernels
+
+        if _torch_kernels.compiling():
+            # Dynamo traces through caches with a warning: none here
+            forward_pass, backward_pass = compiled_pass.__wrapped__(structure)
+        else:
+            forward_pass, backward_pass = compiled_pass(structure)
+        if _torch_kernels.exporting():
+            # TorchScript's exporter cannot trace a custom autograd
+            # function around a Python callable: the forward alone
+            c = coefficients(alpha, beta, bias, window_scale, x.dtype)
+            return forward_pass(x, c)[0]
+    else:
+        forward_pass, backward_pass = compiled_pass(structure)
     c = coefficients(alpha, beta, bias, window_scale, x.dtype)
 
     @ops.custom_gradient
@@ -568,6 +689,27 @@ def lrn(x, window, alpha, beta, bias, window_scale=None, learned=()):
         return y, grad
 
     return normalized(x, c)
+
+
+def _jax_lrn(x, structure, alpha, beta, bias, window_scale, fixed_box):
+    """`lrn` on JAX: one `LRN` node while jax2onnx converts a call that
+    ONNX's operator computes, else the structure's compiled function."""
+    from keras_lrn import _jax_export
+
+    window = structure.window
+    if fixed_box and _jax_export.converting():
+        size = _jax_export.onnx_lrn_size(x.shape, x.dtype, window.axes,
+                                         window.before, window.after)
+        if size is not None:
+            return _jax_export.lrn(x, size, alpha, beta, bias,
+                                   channels_last=window.axes[0] == 3)
+    compute_dtype = _arguments.compute_dtype_of(structure.input_dtype)
+    if structure.learned:
+        c = coefficients(alpha, beta, bias, window_scale, compute_dtype)
+    else:
+        c = _constant_coefficients(alpha, beta, bias, window_scale,
+                                   compute_dtype)
+    return compiled_lrn(structure)(x, c)
 
 
 def native_lrn(x, window, alpha, beta, bias):

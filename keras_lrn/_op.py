@@ -123,7 +123,7 @@ def normalize(x, size, alpha, beta, bias, mode, data_format,
             window_scale=window_scale,
         ).symbolic_call(x)
     x = ops.convert_to_tensor(x)
-    shape = _arguments.static_shape(x)
+    shape = _static_shape(x)
     _arguments.validate_input(shape, x.dtype, mode, data_format)
     if 0 in shape:
         return x
@@ -139,6 +139,20 @@ def normalize(x, size, alpha, beta, bias, mode, data_format,
         return _kernels.native_lrn(x, lrn_window, alpha, beta, bias)
     return _kernels.lrn(x, lrn_window, alpha, beta, bias, window_scale,
                         learned)
+
+
+def _static_shape(x):
+    """`_arguments.static_shape`, also while TorchScript traces the call for
+    ONNX export, where lengths are traced tensors: the window is then
+    placed once, from the traced input's lengths (the tracer's warnings
+    about reading them are expected)."""
+    if keras.backend.backend() == "torch":
+        from keras_lrn import _torch_kernels
+
+        if _torch_kernels.exporting():
+            with _torch_kernels.quiet_tracer():
+                return tuple(int(length) for length in x.shape)
+    return _arguments.static_shape(x)
 
 
 class LRNOperation(keras.Operation):

@@ -174,6 +174,75 @@ def test_trains_jit_compiled(rng, mode):
                            before)
 
 
+@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile is PyTorch's")
+@pytest.mark.parametrize("case", [
+    dict(size=5, alpha=1e-2, beta=0.75, bias=2.0),
+    dict(size=4, alpha=3e-2, beta=0.6, bias=1.0, even_window_side="before",
+         data_format="channels_first"),
+    dict(size=3, alpha=1e-2, beta=0.5, bias=2.0, mode="within_channel"),
+], ids=["across", "even-before-channels_first", "within"])
+def test_torch_compile_traces_without_warnings_or_graph_breaks(
+        rng, recwarn, case):
+    """Under `torch.compile` (Keras's jit_compile=True on PyTorch) the
+    layer is one graph (`fullgraph=True` raises at a graph break), Dynamo
+    warns about nothing (it did about the lru_cache of compiled passes),
+    a second call of the op compiles nothing (`error_on_recompile`), and
+    forward and gradient are exact."""
+    import torch
+
+    layer = keras_lrn.LRN(**case)
+    x = input_for(rng, case, np.float32) * 4
+    upstream = rng.normal(size=x.shape).astype(np.float32)
+
+    def step(compiled):
+        # the forward compiled; its backward is compiled by AOTAutograd
+        leaf = torch.from_numpy(x).requires_grad_()
+        y = compiled(leaf)
+        (dx,) = torch.autograd.grad(y, leaf, torch.from_numpy(upstream))
+        return y, dx
+
+    layer.build(x.shape)  # as in a model; build() takes a threading lock
+    torch._dynamo.reset()
+    y, dx = step(torch.compile(layer, fullgraph=True))
+    # the op: a second call compiles nothing (the layer's own second call
+    # recompiles for Keras's call-context state, not for LRN)
+    compiled = torch.compile(lambda t: lrn(t, case), fullgraph=True)
+    step(compiled)
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        step(compiled)
+    assert not [w for w in recwarn if "keras_lrn" in str(w.filename)
+                or "lru_cache" in str(w.message)
+                or "Dynamo" in str(w.message)], [str(w.message) for w in recwarn]
+    reference.assert_matches_in_dtype(
+        y.detach().numpy(), reference.lrn(x.astype(np.float64), **case),
+        "float32")
+    expected = reference.numerical_gradient(
+        lambda t: reference.lrn(t, **case), x.astype(np.float64),
+        upstream.astype(np.float64))
+    np.testing.assert_allclose(dx.numpy(), expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.skipif(BACKEND != "jax", reason="JAX's compiled functions")
+def test_jax_compiles_one_function_per_structure_across_shapes(rng):
+    """New spatial or batch sizes reuse the structure's one compiled
+    function (which jax.jit specializes per shape, as a plain jax.jit of
+    the formula does); a call under an outer jit traces no new one."""
+    import jax
+
+    from keras_lrn import _kernels
+
+    _kernels.compiled_lrn.cache_clear()
+    layer = keras_lrn.LRN(size=5, alpha=1e-2)
+    for shape in ((1, 4, 4, 8), (2, 5, 3, 8), (3, 7, 7, 8)):
+        x = rng.uniform(0, 8, shape).astype(np.float32)
+        for function in (layer, jax.jit(layer)):
+            reference.assert_matches_in_dtype(
+                np.asarray(function(x)),
+                reference.lrn(x.astype(np.float64), size=5, alpha=1e-2,
+                              beta=0.75, bias=2.0), "float32")
+    assert _kernels.compiled_lrn.cache_info().currsize == 1
+
+
 # --- .keras files across backends ---------------------------------------------
 
 def run_python(code, backend):

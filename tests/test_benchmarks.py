@@ -95,15 +95,32 @@ def test_lrn_bench_quick_runs_every_candidate(tmp_path):
         assert "| numpy copy |" in text
 
 
-def test_backends_bench_runs_every_candidate(capsys):
+def test_backends_bench_runs_every_candidate():
     from benchmarks import backends_bench
 
-    bench = backends_bench.main(shape=(1, 4, 4, 8), repetitions=2)
+    result = backends_bench.run_backend(shape=(1, 4, 4, 8), repetitions=1,
+                                        warmup=0, torch_compile=False)
+    bench = result["bench"]
     assert len(bench.candidates) >= 2
-    printed = capsys.readouterr().out
     for candidate in bench.candidates:
         assert candidate.error is None, (candidate.impl, candidate.error)
-        assert len(candidate.times) == 2, candidate.impl
+        assert candidate.times, candidate.impl
         assert all(math.isfinite(t) and t > 0 for t in candidate.times)
         assert 0 < candidate.min <= candidate.median
-        assert f"{candidate.impl:45s} median {candidate.median:8.2f} ms" in printed
+    table = backends_bench.backend_table(result)
+    assert "keras_lrn.LRN()" in table and "floor: x * 2.0" in table
+    assert backends_bench.targets(result)
+
+
+def test_backends_bench_writes_its_section_only(tmp_path):
+    from benchmarks import backends_bench
+
+    path = tmp_path / "RESULTS.md"
+    path.write_text("# other report\n\nkept\n")
+    section = (f"{backends_bench.BEGIN}\nfirst\n{backends_bench.END}\n")
+    backends_bench.write_section(path, section)
+    backends_bench.write_section(path, section.replace("first", "second"))
+    text = path.read_text()
+    assert text.startswith("# other report\n\nkept\n")
+    assert "second" in text and "first" not in text
+    assert text.count(backends_bench.BEGIN) == 1
