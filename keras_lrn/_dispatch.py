@@ -4,6 +4,7 @@
 import contextlib
 import contextvars
 import functools
+import sys
 
 import keras
 
@@ -24,15 +25,18 @@ def native_for_export():
     `LOCAL_RESPONSE_NORMALIZATION`. Other calls keep the portable path.
     `implementation="native"` does the same for one layer.
 
-    Outside exports, "auto" stays on the portable path: TensorFlow's CPU
-    kernel spreads a NaN or Inf over every channel of its pixel, and it is
-    slower (benchmarks/RESULTS.md).
+    `model.export(path, format="onnx")` needs no switch: while Keras's
+    ONNX export traces the model, "auto" emits the op too. The switch is for
+    the other exports (a SavedModel for the TFLite converter, tf2onnx called
+    directly). Outside exports, "auto" stays on the portable path:
+    TensorFlow's CPU kernel spreads a NaN or Inf over every channel of its
+    pixel, and it is slower (benchmarks/RESULTS.md).
 
     Example:
 
     ```python
     with keras_lrn.native_for_export():
-        model.export("model.onnx", format="onnx")
+        model.export("saved_model")  # then tf.lite.TFLiteConverter
     ```
     """
     token = _NATIVE_FOR_EXPORT.set(True)
@@ -99,8 +103,10 @@ def choose_implementation(implementation, shape, dtype, mode, size, bias,
 
     "auto" picks "native" only for fixed parameters and a box window
     (`fixed_box`), and only
-    - inside `native_for_export()`, where the op can compute the call, so
-      that an exported graph holds one `LRN` op;
+    - inside `native_for_export()`, or while Keras's
+      `model.export(format="onnx")` traces the model
+      (`exporting_onnx_from_tensorflow`), where the op can compute the call,
+      so that an exported graph holds one `LRN` op;
     - on a TensorFlow GPU in float32 within cuDNN's limits (depth_radius
       1..7, beta >= 0.01, bias >= 1e-5): cuDNN's LRN kernel.
     "native" raises a `ValueError` where the op cannot compute the call.
@@ -111,7 +117,7 @@ def choose_implementation(implementation, shape, dtype, mode, size, bias,
         return "native"
     if implementation == "portable" or reason is not None or not fixed_box:
         return "portable"
-    if _NATIVE_FOR_EXPORT.get():
+    if _NATIVE_FOR_EXPORT.get() or exporting_onnx_from_tensorflow():
         return "native"
     if (
         keras.backend.standardize_dtype(dtype) == "float32"
@@ -122,6 +128,25 @@ def choose_implementation(implementation, shape, dtype, mode, size, bias,
     ):
         return "native"
     return "portable"
+
+
+def exporting_onnx_from_tensorflow():
+    """Whether Keras's `model.export(format="onnx")` is tracing the model
+    on TensorFlow (tf2onnx then converts TensorFlow's LRN op into one ONNX
+    `LRN` node, which onnxruntime runs; it never serves TensorFlow's
+    kernel). Read from the call stack while a graph is traced, never in
+    eager calls: Keras offers no other sign of an ONNX export."""
+    import tensorflow as tf
+
+    if tf.executing_eagerly():
+        return False
+    frame = sys._getframe(1)
+    while frame is not None:
+        if (frame.f_code.co_name == "export_onnx"
+                and frame.f_globals.get("__name__", "").startswith("keras.")):
+            return True
+        frame = frame.f_back
+    return False
 
 
 @functools.cache

@@ -150,24 +150,33 @@ def test_onnx_export_holds_one_lrn_node(rng, tmp_path, switch):
 
 
 @tensorflow_only
-def test_onnx_export_without_the_switch_holds_no_lrn_node(rng, tmp_path):
+@pytest.mark.parametrize("kwargs, lrn_nodes", [
+    (dict(KWARGS), 1), (dict(KWARGS, mode="within_channel"), 0),
+    (dict(KWARGS, size=4), 0)], ids=["across", "within", "even"])
+def test_onnx_export_without_the_switch(rng, tmp_path, kwargs, lrn_nodes):
+    """Keras's ONNX export alone gives one LRN node where TensorFlow's op
+    computes the layer, the formula's plain ops elsewhere."""
     onnx = pytest.importorskip("onnx")
     onnxruntime = pytest.importorskip("onnxruntime")
     pytest.importorskip("tf2onnx")
     x = rng.uniform(0, 60, (2, 5, 4, 8)).astype(np.float32)
-    model = lrn_model(x.shape[1:], **KWARGS)
+    model = lrn_model(x.shape[1:], **kwargs)
     model.export(tmp_path / "m.onnx", format="onnx", verbose=False)
     graph = onnx.load(tmp_path / "m.onnx")
     # a valid graph of plain ONNX ops (no call left unconverted) ...
     onnx.checker.check_model(graph, full_check=True)
     op_types = [n.op_type for n in graph.graph.node]
-    assert "LRN" not in op_types
+    assert op_types.count("LRN") == lrn_nodes, op_types
     assert not [t for t in op_types if "Call" in t], op_types
     # ... that onnxruntime runs to the formula
     session = onnxruntime.InferenceSession(
         str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
     (output,) = session.run(None, {session.get_inputs()[0].name: x})
-    np.testing.assert_allclose(output, reference.lrn(x, **KWARGS), rtol=1e-5)
+    np.testing.assert_allclose(output, reference.lrn(x, **kwargs), rtol=1e-5)
+    # the export left eager calls on the portable path
+    assert _dispatch.choose_implementation(
+        "auto", x.shape, "float32", "across_channels", 5, 2.0, 0.75,
+        "channels_last") == "portable"
 
 
 def tflite_ops_and_output(model, x, tmp_path):
