@@ -262,7 +262,7 @@ del reloaded, rebuilt
 #
 # The per-epoch lines above show where this run spent its 15 epochs. From
 # the paper's N(0, 0.01) initialization the validation top-1 stayed at
-# chance (10.0%, 10.3%, 10.0%) for 3 epochs, first passed 20% in epoch 4,
+# chance (10.0%, 10.3%, 10.0%) for 3 epochs, reached 20% in epoch 4,
 # 50% in epoch 7 and 90% in epoch 11, and was not monotonic on the way
 # (74.7% in epoch 7, 63.3% in epoch 9).
 #

@@ -14,6 +14,7 @@ verdicts, the smallest detectable difference) on the rerun data.
 
     python examples/rerun_lrn_arms.py                  # about 10 minutes on 2 cores
     python examples/rerun_lrn_arms.py --runs runs.jsonl   # reuse (or resume) runs
+    python examples/rerun_lrn_arms.py --runs runs.jsonl --runs-commit REV  # made elsewhere
 
 Runs at `KERAS_LRN_SCALE=offline`, the scale of the committed records.
 """
@@ -43,6 +44,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", default=None,
                         help="a JSON-lines file of reruns to reuse and extend")
+    parser.add_argument("--runs-commit", default=None,
+                        help="the commit whose code made the runs in --runs "
+                             "(default: this checkout's HEAD)")
     args = parser.parse_args()
     os.environ["KERAS_LRN_SCALE"] = "offline"
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -88,8 +92,8 @@ def main():
         for key, record in sorted(recorded.items())]
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile(cells[statistics_cell], "notebook 03", "exec"), namespace)
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
-                            cwd=HERE).stdout.strip() or None
+    commit = subprocess.run(["git", "rev-parse", args.runs_commit or "HEAD"],
+                            capture_output=True, text=True, cwd=HERE).stdout.strip() or None
     output = dict(
         about=("Notebook 03's LRN arms rerun at their recorded rates and seeds on the code of "
                "commit `code_commit`; the other arms' runs are the records'. `comparisons` and "
