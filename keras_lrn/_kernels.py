@@ -398,9 +398,8 @@ def coefficients(alpha, beta, bias, window_scale, dtype):
               else window_scale)
     if all(isinstance(value, (int, float)) or value is None
            for value in values):
-        return ops.convert_to_tensor(
-            [alpha, bias, beta, 2.0 * alpha * beta, values[WINDOW_SCALE]],
-            dtype=compute_dtype)
+        return ops.convert_to_tensor(_constant_coefficients(
+            alpha, beta, bias, window_scale, compute_dtype))
     alpha, bias, beta, _, window_scale = (
         None if value is None else ops.cast(value, compute_dtype)
         if not isinstance(value, (int, float))
