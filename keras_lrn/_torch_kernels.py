@@ -193,11 +193,17 @@ def _formula_denominator(x, axes, before, after, alpha, bias):
 
 
 def _inverse_power(t, beta):
-    """`t ** -beta`, out of place."""
+    """`t ** -beta`, out of place. AlexNet's beta 0.75 is `rsqrt(t) *
+    sqrt(rsqrt(t))`: under `torch.compile` TorchInductor recomputes the
+    power wherever the backward's window reads it, and `pow` there made
+    forward+backward 2x slower (benchmarks/backends_bench.py)."""
     if beta == 0:
         return torch.ones_like(t)
     if beta == 0.5:
         return torch.rsqrt(t)
+    if beta == 0.75:
+        root = torch.rsqrt(t)
+        return root * torch.sqrt(root)
     if beta == 1:
         return 1.0 / t
     return torch.pow(t, -beta)
