@@ -530,17 +530,20 @@ def compiled_pass(structure):
 
 @functools.lru_cache(maxsize=256)
 def compiled_lrn(structure):
-    """On JAX: LRN for one `Structure` as one `jax.jit`-compiled function
+    """On JAX: LRN for one `Structure` as a `jax.jit`-compiled function
     `(x, c) -> y`, with `backward` as its `jax.custom_vjp`.
 
     An eager call is one dispatch of one compiled program (the forward
     alone, its window sum from shifted squares; `t` is kept only where a
     gradient is taken), where a `custom_gradient` around two compiled
     passes ran the wrapper op by op on every call (1.6x the jitted layer).
-    New input shapes compile one program each, as a plain `jax.jit` of the
-    formula does (benchmarks/memory_bench.py). Inside an outer `jit` it is
-    inlined. The cotangent of `c` carries the learned parameters'
-    gradients (0 for fixed ones).
+    Concrete arrays, which no JAX transformation differentiates, go to the
+    forward compiled without the `custom_vjp`: a new input shape then
+    costs less memory than a plain `jax.jit` of the formula
+    (benchmarks/memory_bench.py); the `custom_vjp` wrapper added 5% to
+    each compiled program. Traced values (under `jax.grad`, `jit`, `vmap`)
+    go through the `custom_vjp`, inlined into an outer `jit`. The cotangent
+    of `c` carries the learned parameters' gradients (0 for fixed ones).
     """
     import jax
 
@@ -548,10 +551,11 @@ def compiled_lrn(structure):
     input_dtype = structure.input_dtype
     compute_dtype = _arguments.compute_dtype_of(input_dtype)
 
-    @jax.custom_vjp
-    def normalized(x, c):
+    def forward_only(x, c):
         y, _ = forward(ops.cast(x, compute_dtype), c, structure, shifted=True)
         return ops.cast(y, input_dtype)
+
+    normalized = jax.custom_vjp(forward_only)
 
     def normalized_forward(x, c):
         y, t = forward_pass(x, c)
@@ -562,7 +566,15 @@ def compiled_lrn(structure):
         return backward_pass(x, upstream, t, c)
 
     normalized.defvjp(normalized_forward, normalized_backward)
-    return jax.jit(normalized)
+    differentiable = jax.jit(normalized)
+    concrete = jax.jit(forward_only)
+
+    def call(x, c):
+        if isinstance(x, jax.core.Tracer) or isinstance(c, jax.core.Tracer):
+            return differentiable(x, c)
+        return concrete(x, c)
+
+    return call
 
 
 @functools.lru_cache(maxsize=1024)
