@@ -84,6 +84,17 @@ def tensorflow_candidates(x_nhwc, g_nhwc):
             return tape.gradient(y, t, output_gradients=g)
         return vjp
 
+    sync_devices = getattr(getattr(tf.test, "experimental", None),
+                           "sync_devices", None)
+
+    def finished(result):
+        # CPU kernels have finished when the call returns (as in
+        # benchmarks/lrn_bench.py: no copy to NumPy, which took as long as
+        # the floor itself and compressed every ratio); a GPU's are synced
+        if sync_devices is not None and tf.config.list_logical_devices("GPU"):
+            sync_devices()
+        return result
+
     contexts = {
         "eager": lambda f: f,
         "tf.function": tf.function,
@@ -98,7 +109,7 @@ def tensorflow_candidates(x_nhwc, g_nhwc):
             for pas, f in (("fwd", function), ("fwd+bwd", grad_of(function))):
                 compiled = wrap(f)
                 rows.append((name, context, pas,
-                             (lambda c: lambda: c(x).numpy())(compiled), role))
+                             (lambda c: lambda: finished(c(x)))(compiled), role))
     for mode in ("across_channels", "within_channel"):
         for size in (5, 15):
             wide = _layer(size=size, mode=mode)
@@ -106,7 +117,7 @@ def tensorflow_candidates(x_nhwc, g_nhwc):
                 compiled = contexts[context]((lambda l: lambda t: l(t))(wide))
                 rows.append((f"keras_lrn.LRN(size={size}, mode='{mode}')",
                              context, "fwd",
-                             (lambda c: lambda: c(x).numpy())(compiled),
+                             (lambda c: lambda: finished(c(x)))(compiled),
                              "size"))
     return rows
 
@@ -217,7 +228,8 @@ def _no_grad(function, x):
 
 # --- one backend, in this process --------------------------------------------
 
-def run_backend(shape=SHAPE, repetitions=11, warmup=2, torch_compile=True):
+def run_backend(shape=SHAPE, repetitions=11, warmup=2, torch_compile=True,
+                calls_per_rep=1):
     """Times every candidate of the current Keras backend, interleaved
     (without `torch_compile`, PyTorch's eager candidates only: compiling
     takes minutes).
@@ -242,7 +254,7 @@ def run_backend(shape=SHAPE, repetitions=11, warmup=2, torch_compile=True):
             rows = tensorflow_candidates(x, g)
         bench = timing.Bench(timing.Setup(
             backend=backend, shapes={"": tuple(shape)}, reps=repetitions,
-            warmup=warmup))
+            warmup=warmup, calls_per_rep=calls_per_rep))
         for name, context, pas, run, role in rows:
             candidate = bench.add(run, impl=name, shape=shape, ctx=context,
                                   pas=pas)
@@ -257,6 +269,7 @@ def run_backend(shape=SHAPE, repetitions=11, warmup=2, torch_compile=True):
         "backend": backend,
         "shape": list(shape),
         "repetitions": repetitions,
+        "calls_per_rep": calls_per_rep,
         "load_start": load_start,
         "load_end": os.getloadavg(),
         "versions": _versions(backend),
@@ -449,7 +462,8 @@ def markdown(results, command):
     for result in results:
         out += [f"### {result['backend']}", "",
                 f"- {result['versions']}; {result['repetitions']} "
-                "repetitions",
+                f"repetitions of {result['calls_per_rep']} back-to-back "
+                "call(s) each (the mean per call is recorded)",
                 "- load average (1, 5, 15 min) at the start: "
                 + ", ".join(f"{v:.2f}" for v in result["load_start"])
                 + "; at the end: "
@@ -488,6 +502,12 @@ def main(argv=None):
                              "own process)")
     parser.add_argument("--reps", type=int, default=11)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--calls-per-rep", type=int, default=1,
+                        help="time this many back-to-back calls per "
+                             "repetition (the mean per call is recorded): "
+                             "with 1, every candidate runs after the others' "
+                             "work has evicted its data and idled its "
+                             "threads (as in benchmarks/lrn_bench.py)")
     parser.add_argument("--shape", default="x".join(map(str, SHAPE)))
     parser.add_argument("--json", help=argparse.SUPPRESS)
     parser.add_argument("--output", help="write the tables into the marked "
@@ -496,7 +516,8 @@ def main(argv=None):
     shape = timing.parse_shape(args.shape)
     if args.backend:
         os.environ["KERAS_BACKEND"] = args.backend
-        result = run_backend(shape, args.reps, args.warmup)
+        result = run_backend(shape, args.reps, args.warmup,
+                             calls_per_rep=args.calls_per_rep)
         result.pop("bench")
         if args.json:
             with open(args.json, "w") as f:
@@ -512,6 +533,7 @@ def main(argv=None):
         subprocess.run([sys.executable, "-m", "benchmarks.backends_bench",
                         "--backend", backend, "--reps", str(args.reps),
                         "--warmup", str(args.warmup), "--shape", args.shape,
+                        "--calls-per-rep", str(args.calls_per_rep),
                         "--json", path], env=env, check=True,
                        stdout=subprocess.DEVNULL)
         with open(path) as f:
