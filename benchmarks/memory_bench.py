@@ -7,8 +7,10 @@ Each measurement runs in a fresh process (resident set size from
   same (2, 8, 8, 16) input after one warm-up call: RSS growth, and how many
   compiled structures keras-lrn holds.
 - `shapes`: eager calls on 100 new input shapes (2, s, s, 16), after 5
-  uncounted ones: RSS growth per shape for `keras_lrn.LRN()` and for the same formula written as one
-  plain `tf.function(jit_compile=True)` (TensorFlow) or `jax.jit` (JAX).
+  uncounted ones: RSS growth per shape for `keras_lrn.LRN()` and for the
+  same formula written as one plain `tf.function(jit_compile=True)`
+  (TensorFlow) or `jax.jit` (JAX), alternating, each in 5 processes, and
+  the medians.
 
     python benchmarks/memory_bench.py --backend tensorflow
     python benchmarks/memory_bench.py --backend jax
@@ -16,6 +18,7 @@ Each measurement runs in a fresh process (resident set size from
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 
@@ -25,6 +28,7 @@ LAYERS = 300
 # process, which 20 shapes estimated only to about +-0.1 MB.
 SHAPES = 100
 WARMUP_SHAPES = 5
+PROCESSES = 5
 
 
 def resident_mb():
@@ -96,7 +100,7 @@ def measure(what):
     for x in inputs[WARMUP_SHAPES:]:
         np.asarray(function(x))
     growth = (resident_mb() - before) / SHAPES
-    print(f"{backend}: {what}: +{growth:.2f} MB RSS per new shape")
+    print(f"{backend}: {what}: +{growth:.3f} MB RSS per new shape")
 
 
 def main():
@@ -110,9 +114,22 @@ def main():
         return
     env = dict(os.environ, KERAS_BACKEND=arguments.backend,
                TF_CPP_MIN_LOG_LEVEL="2")
-    for what in ("configs", "keras_lrn.LRN()", "plain compiled formula"):
-        subprocess.run([sys.executable, __file__, "--measure", what],
-                       env=env, check=True)
+    subprocess.run([sys.executable, __file__, "--measure", "configs"],
+                   env=env, check=True)
+    # the shape slopes, alternating, each in PROCESSES fresh processes: one
+    # process's slope varies by a few hundredths of a MB
+    growths = {"keras_lrn.LRN()": [], "plain compiled formula": []}
+    for _ in range(PROCESSES):
+        for what, values in growths.items():
+            line = subprocess.run(
+                [sys.executable, __file__, "--measure", what], env=env,
+                check=True, capture_output=True, text=True).stdout.strip()
+            print(line)
+            values.append(float(line.rsplit("+", 1)[1].split()[0]))
+    ours, plain = (statistics.median(v) for v in growths.values())
+    print(f"{arguments.backend}: median of {PROCESSES} processes: "
+          f"keras_lrn.LRN() +{ours:.3f}, plain compiled formula "
+          f"+{plain:.3f} MB per new shape; ratio {ours / plain:.2f}")
 
 
 if __name__ == "__main__":
