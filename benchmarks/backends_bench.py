@@ -502,7 +502,7 @@ def main(argv=None):
                              "own process)")
     parser.add_argument("--reps", type=int, default=11)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--calls-per-rep", type=int, default=1,
+    parser.add_argument("--calls-per-rep", type=int, default=3,
                         help="time this many back-to-back calls per "
                              "repetition (the mean per call is recorded): "
                              "with 1, every candidate runs after the others' "
