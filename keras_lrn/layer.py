@@ -252,10 +252,14 @@ class LocalResponseNormalization(keras.layers.Layer):
             )
         else:
             self.input_spec = keras.layers.InputSpec(ndim=rank)
+        if not self.learned_parameters:
+            # nothing to create: no lock, which `torch.compile(fullgraph=True)`
+            # of an unbuilt layer could not trace
+            return
         # Threads calling an unbuilt layer at once each run `build`: the
         # first creates the weights, the others find them.
         with _BUILD_LOCK:
-            if self.learned_parameters and not self._learned_weights:
+            if not self._learned_weights:
                 self._learned_weights = {
                     name: self.add_weight(
                         name=name, shape=(), autocast=False,

@@ -184,7 +184,8 @@ def test_trains_jit_compiled(rng, mode):
 def test_torch_compile_traces_without_warnings_or_graph_breaks(
         rng, recwarn, case):
     """Under `torch.compile` (Keras's jit_compile=True on PyTorch) the
-    layer is one graph (`fullgraph=True` raises at a graph break), Dynamo
+    layer, built inside the compiled call, is one graph (`fullgraph=True`
+    raises at a graph break), Dynamo
     warns about nothing (it did about the lru_cache of compiled passes),
     a second call of the op compiles nothing (`error_on_recompile`), and
     forward and gradient are exact."""
@@ -201,7 +202,7 @@ def test_torch_compile_traces_without_warnings_or_graph_breaks(
         (dx,) = torch.autograd.grad(y, leaf, torch.from_numpy(upstream))
         return y, dx
 
-    layer.build(x.shape)  # as in a model; build() takes a threading lock
+    # unbuilt: a fixed layer's build() creates nothing and takes no lock
     torch._dynamo.reset()
     y, dx = step(torch.compile(layer, fullgraph=True))
     # the op: a second call compiles nothing (the layer's own second call
