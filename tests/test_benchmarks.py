@@ -5,6 +5,7 @@ present, finite and positive, the agreement with the peers at float32
 rounding, a verdict and a ratio for every target)."""
 
 import importlib
+import importlib.util
 import math
 import re
 import sys
@@ -58,7 +59,9 @@ def test_lrn_bench_quick_runs_every_candidate(tmp_path):
     # every candidate has a finite, positive time and its ratios
     rows = _table(text, "## quick:")
     impls = {row["impl"] for row in rows}
-    assert {"numpy copy", "x*2", "ours", "torch"} <= impls, impls
+    # PyTorch's rows where it is installed (README's test command has none)
+    torch_rows = {"torch"} if importlib.util.find_spec("torch") else set()
+    assert {"numpy copy", "x*2", "ours"} | torch_rows <= impls, impls
     for row in rows:
         assert _positive(row["median ms"]) and _positive(row["min ms"]), row
         assert float(row["min ms"]) <= float(row["median ms"]), row
@@ -84,6 +87,12 @@ def test_lrn_bench_quick_runs_every_candidate(tmp_path):
     # every target evaluated to a verdict and a finite ratio
     section = text[text.index("## Targets"):].split("\n## ")[0]
     listed = [line for line in section.splitlines() if line.startswith("- ")]
+    # without PyTorch its targets say so, and only they
+    unmeasured = [line for line in listed
+                  if line.endswith("n/a (not measured in this run)")]
+    assert all("torch" in line for line in unmeasured), unmeasured
+    assert bool(unmeasured) != bool(torch_rows), unmeasured
+    listed = [line for line in listed if line not in unmeasured]
     targets = re.findall(r"^- (\d[a-z]?\. .+?): (\*\*NOT met\*\*|met) "
                          r"\(.* = ([0-9.]+) \(", section, re.M)
     assert len(listed) >= 5 and len(targets) == len(listed), listed
