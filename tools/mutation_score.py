@@ -13,7 +13,8 @@ into a temporary folder (the working tree is never touched), then for each
 entry replaces the snippet there, runs the entry's tests with `PYTHONPATH`
 pointing at the copy, and restores the file. An entry is
 
-- `caught` when the tests fail (pytest exit status 1),
+- `caught` when the tests fail (pytest exit status 1, or 2 with failures
+  where pytest-xdist's `-n` stopped at the first),
 - `MISSED` when they pass,
 - `stale` when its snippet is not found exactly once in its files (the code
   moved or changed: update the entry),
@@ -38,6 +39,7 @@ import argparse
 import dataclasses
 import glob
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -298,6 +300,10 @@ def run(mutation, copy, pytest_args=()):
     lines = result.stdout.strip().splitlines()
     detail = lines[-1] if lines else result.stderr.strip()[-200:]
     status = {0: "MISSED", 1: "caught"}.get(result.returncode, "error")
+    if result.returncode == 2 and re.search(r"\b\d+ failed\b", detail):
+        # pytest-xdist (`-n`) ends a run that `-x` stopped at a failure with
+        # status 2, "interrupted"
+        status = "caught"
     return status, seconds, detail
 
 
