@@ -13,7 +13,8 @@ EXTRA_OF_EXPORTER = {"tf2onnx": "onnx-tensorflow", "jax2onnx": "onnx-jax"}
 
 def install_hint(package):
     """The sentence naming the extra that installs `package`."""
-    return (f'with keras-lrn: `pip install "keras-lrn[{EXTRA_OF_EXPORTER[package]}]"`')
+    extra = EXTRA_OF_EXPORTER[package]
+    return f'with keras-lrn: `pip install "keras-lrn[{extra}]"`'
 
 
 def name_extras_in_keras_errors():
