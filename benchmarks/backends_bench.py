@@ -50,6 +50,8 @@ from benchmarks.timing import ALPHA, BETA, BIAS  # noqa: E402
 
 SHAPE = (32, 55, 55, 96)
 SIZE = 5
+# back-to-back calls timed per repetition (their mean is recorded)
+CALLS_PER_REP = 3
 BACKENDS = ("tensorflow", "jax", "torch")
 BEGIN = "<!-- backends_bench: begin (generated; do not edit by hand) -->"
 END = "<!-- backends_bench: end -->"
@@ -84,14 +86,17 @@ def tensorflow_candidates(x_nhwc, g_nhwc):
             return tape.gradient(y, t, output_gradients=g)
         return vjp
 
+    # CPU kernels have finished when the call returns (as in
+    # benchmarks/lrn_bench.py: no copy to NumPy, which took as long as the
+    # floor itself and compressed every ratio); a GPU's are synced. Decided
+    # once, outside the timed calls.
     sync_devices = getattr(getattr(tf.test, "experimental", None),
                            "sync_devices", None)
+    if not tf.config.list_logical_devices("GPU"):
+        sync_devices = None
 
     def finished(result):
-        # CPU kernels have finished when the call returns (as in
-        # benchmarks/lrn_bench.py: no copy to NumPy, which took as long as
-        # the floor itself and compressed every ratio); a GPU's are synced
-        if sync_devices is not None and tf.config.list_logical_devices("GPU"):
+        if sync_devices is not None:
             sync_devices()
         return result
 
@@ -229,7 +234,7 @@ def _no_grad(function, x):
 # --- one backend, in this process --------------------------------------------
 
 def run_backend(shape=SHAPE, repetitions=11, warmup=2, torch_compile=True,
-                calls_per_rep=1):
+                calls_per_rep=CALLS_PER_REP):
     """Times every candidate of the current Keras backend, interleaved
     (without `torch_compile`, PyTorch's eager candidates only: compiling
     takes minutes).
@@ -502,7 +507,7 @@ def main(argv=None):
                              "own process)")
     parser.add_argument("--reps", type=int, default=11)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--calls-per-rep", type=int, default=3,
+    parser.add_argument("--calls-per-rep", type=int, default=CALLS_PER_REP,
                         help="time this many back-to-back calls per "
                              "repetition (the mean per call is recorded): "
                              "with 1, every candidate runs after the others' "
