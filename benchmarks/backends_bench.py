@@ -325,10 +325,6 @@ def _ratio(a, b):
     return a["median"] / b["median"]
 
 
-def _fmt(value, digits=2):
-    return "" if value is None else f"{value:.{digits}f}"
-
-
 def backend_table(result):
     """The markdown table of one backend, with its ratio columns."""
     rows = result["rows"]
@@ -348,11 +344,12 @@ def backend_table(result):
                       pas=row["pas"])
         native = _find(rows, role="native", context=row["context"],
                        pas=row["pas"])
+        fmt = timing.fmt
         lines.append(
             f"| {row['name']} | {row['context']} | {row['pas']} "
-            f"| {_fmt(row['median'])} | {_fmt(row['min'])} "
-            f"| {_fmt(row['first'], 0)} "
-            f"| {_fmt(_ratio(row, floor))} | {_fmt(_ratio(row, native))} |")
+            f"| {fmt(row['median'])} | {fmt(row['min'])} "
+            f"| {fmt(row['first'], 0)} "
+            f"| {fmt(_ratio(row, floor))} | {fmt(_ratio(row, native))} |")
     sizes = [row for row in rows if row["role"] == "size"]
     if sizes:
         lines += ["", "Window size (forward, size 15 over size 5 in the same "
@@ -365,9 +362,11 @@ def backend_table(result):
                              name=f"keras_lrn.LRN(size=5, mode='{mode}')")
                 fifteen = _find(sizes, context=context,
                                 name=f"keras_lrn.LRN(size=15, mode='{mode}')")
-                lines.append(f"| {mode} | {context} | {_fmt(five and five['median'])} "
-                             f"| {_fmt(fifteen and fifteen['median'])} "
-                             f"| {_fmt(_ratio(fifteen, five))} |")
+                lines.append(
+                    f"| {mode} | {context} "
+                    f"| {timing.fmt(five and five['median'])} "
+                    f"| {timing.fmt(fifteen and fifteen['median'])} "
+                    f"| {timing.fmt(_ratio(fifteen, five))} |")
     return "\n".join(lines)
 
 

@@ -188,8 +188,13 @@ def ulp_error(y, ref, dtype):
 
 
 def fmt(v, digits=2):
+    """`v` with `digits` decimals; a nonzero value that would round to zero
+    there keeps two significant digits instead ("0.0042", not "0.00"), so a
+    table never shows a measured time or ratio as nothing."""
     if v is None or v != v:
         return ""
+    if v != 0 and abs(v) < 0.5 * 10.0 ** -digits:
+        return f"{v:.2g}"
     return f"{v:.{digits}f}"
 
 
