@@ -46,7 +46,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` a package
         os.path.abspath(__file__))))
 
 from benchmarks import timing  # noqa: E402
-from benchmarks.timing import ALPHA, BETA, BIAS  # noqa: E402
+from benchmarks.timing import ALPHA, BETA, BIAS, fmt  # noqa: E402
 
 SHAPE = (32, 55, 55, 96)
 SIZE = 5
@@ -344,7 +344,6 @@ def backend_table(result):
                       pas=row["pas"])
         native = _find(rows, role="native", context=row["context"],
                        pas=row["pas"])
-        fmt = timing.fmt
         lines.append(
             f"| {row['name']} | {row['context']} | {row['pas']} "
             f"| {fmt(row['median'])} | {fmt(row['min'])} "
@@ -364,9 +363,9 @@ def backend_table(result):
                                 name=f"keras_lrn.LRN(size=15, mode='{mode}')")
                 lines.append(
                     f"| {mode} | {context} "
-                    f"| {timing.fmt(five and five['median'])} "
-                    f"| {timing.fmt(fifteen and fifteen['median'])} "
-                    f"| {timing.fmt(_ratio(fifteen, five))} |")
+                    f"| {fmt(five and five['median'])} "
+                    f"| {fmt(fifteen and fifteen['median'])} "
+                    f"| {fmt(_ratio(fifteen, five))} |")
     return "\n".join(lines)
 
 
