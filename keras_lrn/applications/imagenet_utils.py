@@ -12,10 +12,7 @@ import os
 import numpy as np
 
 import keras
-
-# The ILSVRC-2012 mean pixel in BGR order, as Caffe's models and
-# `keras.applications.imagenet_utils` (mode "caffe") use it.
-MEAN_BGR = (103.939, 116.779, 123.68)
+from keras.applications import imagenet_utils
 
 _TFDS_LABELS = os.path.join("datasets", "imagenet2012", "labels.txt")
 
@@ -26,19 +23,24 @@ def preprocess_input(x, data_format=None):
     Reverses the channels to BGR and subtracts the ImageNet mean pixel
     `(103.939, 116.779, 123.68)` (BGR), without scaling: the convention of
     Caffe's `bvlc_alexnet` and `bvlc_googlenet` and of the ONNX model
-    zoo's `bvlc_alexnet`, `zfnet512` and `inception_v1`, and
-    `keras.applications.imagenet_utils.preprocess_input(mode="caffe")`.
-    (Caffe's AlexNet subtracted a per-pixel mean image whose average is
-    this pixel.)
+    zoo's `bvlc_alexnet`, `zfnet512` and `inception_v1`. The arithmetic is
+    Keras's own `keras.applications.imagenet_utils.preprocess_input(
+    mode="caffe")`; this function adds what that one leaves to the caller:
+    it checks the shape, computes in float32 whatever the input's dtype
+    (Keras keeps a float input's dtype and subtracts the mean in an
+    integer tensor's), and never modifies a NumPy input (Keras subtracts
+    in place). (Caffe's AlexNet subtracted a per-pixel mean image whose
+    average is this pixel.)
 
     Args:
         x: RGB images with values in [0, 255], a NumPy array or a tensor
-            of rank 3 or 4, float.
+            of rank 3 or 4, of any real dtype.
         data_format: `"channels_last"` or `"channels_first"`; defaults to
             `keras.config.image_data_format()`.
 
     Returns:
-        The preprocessed images, float32, of the same shape.
+        The preprocessed images, float32, of the same shape: a new NumPy
+        array for a NumPy input, else a tensor.
 
     Example:
 
@@ -62,12 +64,14 @@ def preprocess_input(x, data_format=None):
             "preprocess_input expects RGB images of rank 3 or 4 with 3 "
             f"channels ({data_format}). Received: x.shape={tuple(x.shape)}"
         )
-    mean = np.array(MEAN_BGR, dtype="float32")
-    if data_format == "channels_first":
-        mean = mean.reshape(3, 1, 1)
     if isinstance(x, np.ndarray):
-        return np.flip(x.astype("float32"), axis=axis) - mean
-    return keras.ops.flip(keras.ops.cast(x, "float32"), axis=axis) - mean
+        # a float32 copy, which Keras flips and shifts in place; contiguous,
+        # as torch.from_numpy needs (Keras returns a reversed view)
+        return np.ascontiguousarray(imagenet_utils.preprocess_input(
+            np.array(x, dtype="float32"), data_format=data_format,
+            mode="caffe"))
+    return imagenet_utils.preprocess_input(
+        keras.ops.cast(x, "float32"), data_format=data_format, mode="caffe")
 
 
 def decode_predictions(preds, top=5):
