@@ -14,8 +14,8 @@ architectures (`AlexNet(variant="bvlc")`, `ZFNet(variant="zfnet512")`,
 `preprocess_input` and `decode_predictions` follow those models' Caffe
 conventions.
 
-The modules, bottom up (imports point down only; `tests/test_import_graph.py`
-checks it):
+The modules, bottom up (imports point down only; the import-linter
+contracts in setup.cfg check it, `lint-imports`):
 
 - `_common.py`: Keras building blocks and argument checks shared by the
   builders. It imports no builder and not the zoo reader.
@@ -41,7 +41,8 @@ in this file only, import the module, add
 `MyNet = zoo.with_zoo_weights(mynet.MyNet, mynet.ZOO)` (or import the
 builder as it is if it has no zoo file), add it to `__all__`, and add
 `MyNet.zoo_network` to `ZOO_NETWORKS`. Nothing else in `keras_lrn/`
-changes.
+changes; setup.cfg's import contract for `keras_lrn.applications` gets
+`mynet` on the builders' floor.
 """
 
 from keras_lrn.applications import alexnet
