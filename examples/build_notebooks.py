@@ -1,9 +1,10 @@
 #!/usr/bin/env python
 """Builds the example notebooks from their percent-format sources.
 
-Each ``NN_name.py`` file in this folder (``# %%`` code cells,
-``# %% [markdown]`` text cells) is the source of ``NN_name.ipynb``; the
-``.py`` files also run as plain scripts. ``--execute`` runs the notebooks
+Each ``NN_name.py`` file in this folder is the source of ``NN_name.ipynb``,
+in jupytext's percent format (``# %%`` code cells, ``# %% [markdown]`` text
+cells), which jupytext converts; the ``.py`` files also run as plain
+scripts. ``--execute`` runs the notebooks
 with nbclient (kernel cwd = this folder) so that the committed outputs come
 from an honest run; the scale is taken from ``KERAS_LRN_SCALE``
 (``ci`` | ``offline`` (default) | ``full``). What each notebook needs is the
@@ -23,29 +24,32 @@ Maintainers rebuild the committed notebooks in place (this folder):
 import argparse
 import glob
 import os
-import re
 import time
 
+import jupytext
 import nbformat
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCES = sorted(glob.glob(os.path.join(HERE, "[0-9][0-9]_*.py")))
 
 
+# jupytext's notes for writing a notebook back to text, not the notebook's
+ROUND_TRIP_METADATA = ("cell_marker", "lines_to_next_cell",
+                       "lines_to_end_of_cell_marker")
+
+
 def to_notebook(path):
-    text = open(path, encoding="utf-8").read()
-    chunks = re.split(r"^# %%(.*)$", text, flags=re.M)
-    cells = []
-    for header, body in zip(chunks[1::2], chunks[2::2]):
-        body = body.strip("\n")
-        if "[markdown]" in header:
-            lines = [re.sub(r"^# ?", "", line) for line in body.splitlines()]
-            cells.append(nbformat.v4.new_markdown_cell("\n".join(lines)))
-        else:
-            cells.append(nbformat.v4.new_code_cell(body))
-    nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
+    """The notebook of the percent-format source `path`, read by jupytext,
+    for a Python 3 kernel (no jupytext metadata: the ``.py`` file is the
+    source, the notebook is built from it, never synced back)."""
+    nb = jupytext.read(path, fmt="py:percent")
+    for cell in nb.cells:
+        for key in ROUND_TRIP_METADATA:
+            cell.metadata.pop(key, None)
+    nb.metadata = nbformat.from_dict({
+        "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"},
+        "language_info": {"name": "python"},
+    })
     return nb
 
 

@@ -17,6 +17,7 @@ import pytest
 
 nbformat = pytest.importorskip("nbformat")
 nbclient = pytest.importorskip("nbclient")
+pytest.importorskip("jupytext")  # examples/build_notebooks.py converts with it
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
@@ -178,8 +179,9 @@ def test_committed_lrn_matter_records_meet_the_protocol():
 def test_committed_notebook_matches_source_and_has_honest_outputs(stem):
     committed = _load(stem)
     source = build_notebooks.to_notebook(os.path.join(EXAMPLES, stem + ".py"))
-    code = lambda nb: [c.source for c in nb.cells if c.cell_type == "code"]  # noqa: E731
-    assert code(committed) == code(source), f"{stem}.ipynb is out of date: run build_notebooks.py"
+    cells = lambda nb: [(c.cell_type, c.source) for c in nb.cells]  # noqa: E731
+    assert cells(committed) == cells(source), f"{stem}.ipynb is out of date: run build_notebooks.py"
+    assert committed.metadata.kernelspec == source.metadata.kernelspec
     cells = [c for c in committed.cells if c.cell_type == "code"]
     counts = [c.execution_count for c in cells]
     assert counts == list(range(1, len(cells) + 1)), "not executed top to bottom in one run"
