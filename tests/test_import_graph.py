@@ -133,7 +133,7 @@ def _package_copy(tmp_path):
      "builders and the ONNX reader are leaves"),
     ("applications/zfnet.py", "from keras_lrn import _op\n",
      "applications build from the public layer"),
-    ("layer.py", "def f():\n    import torch\n", "import a framework"),
+    ("layer.py", "def f():\n    import torch\n", "import no framework"),
 ])
 def test_a_planted_violation_breaks_its_contract(tmp_path, module, text,
                                                  contract):
