@@ -98,7 +98,8 @@ def cut(root, version, date):
     _git(root, "tag", "-a", f"v{version}", "-m", f"keras-lrn {version}\n\n{notes}\n")
     dist = root / "dist"
     shutil.rmtree(dist, ignore_errors=True)
-    _run(root, sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", "dist", ".")
+    _run(root, sys.executable, "-m", "build", "--sdist", "--wheel", "--outdir", "dist", ".",
+         quiet=True)
     built = sorted(str(path) for path in dist.iterdir())
     _run(root, sys.executable, "-m", "twine", "check", "--strict", *built)
     (dist / "RELEASE_NOTES.md").write_text(f"# keras-lrn {version}\n\n{notes}\n")
@@ -111,9 +112,9 @@ def _git(root, *args, capture=False):
     return result.stdout if capture else ""
 
 
-def _run(root, *command):
+def _run(root, *command, quiet=False):
     print("release: $", " ".join(command), flush=True)
-    subprocess.run(command, cwd=root, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(command, cwd=root, check=True, stdout=subprocess.DEVNULL if quiet else None)
 
 
 def main(argv=None):
