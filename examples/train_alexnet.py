@@ -526,9 +526,9 @@ def plot_history(history, path=None, num_classes=None):
     if path is None:
         import matplotlib.pyplot as plt
 
-        fig = plt.figure(figsize=(17, 3.6))
+        fig = plt.figure(figsize=(17, 4.4))
     else:
-        fig = matplotlib.figure.Figure(figsize=(17, 3.6))
+        fig = matplotlib.figure.Figure(figsize=(17, 4.4))
     axes = fig.subplots(1, 4)
     ax = axes[0]
     ax.plot(epochs, h["crossentropy"], "o-", label="training (running mean over the epoch)")
@@ -543,6 +543,10 @@ def plot_history(history, path=None, num_classes=None):
             label="val_loss - val_crossentropy")
     ax.set_title("weight-decay term (decay / 2) ||w||²")
     ax.set_ylabel("added to the loss (nats)")
+    # from zero: the term's size, not a zoom into its last-digit noise
+    decay = h["val_loss"] - h["val_crossentropy"]
+    if np.all(np.isfinite(decay)) and decay.size:
+        ax.set_ylim(0, 1.15 * max(float(np.max(decay)), 1e-12))
     ax = axes[2]
     ax.plot(epochs, 100 * (1 - h["accuracy"]), "o-", label="training (running mean)")
     ax.plot(epochs, 100 * (1 - h["val_accuracy"]), "o-", label="validation (centre crop)")
@@ -550,12 +554,18 @@ def plot_history(history, path=None, num_classes=None):
     ax.set_ylabel("top-1 error (%)")
     ax = axes[3]
     ax.semilogy(epochs, h["learning_rate"], "o-", color="C3", label="SGD learning rate")
+    # a decade of room on each side: a constant rate is a line inside the
+    # axes, not on its top edge
+    low, high = np.nanmin(h["learning_rate"]), np.nanmax(h["learning_rate"])
+    if np.isfinite(low) and low > 0:
+        ax.set_ylim(low / 10, high * 10)
     ax.set_title("learning rate (÷10 when val_loss is flat)")
     ax.set_ylabel("learning rate")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.legend(fontsize=8)
+        # below the axes, never over the curves
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=90)
@@ -835,9 +845,12 @@ def parse_config(argv=None):
         cfg = dataclasses.replace(cfg, out_dir=default_out_dir(cfg))
     previous = finished_run(cfg.out_dir)
     if previous and not overwrite and not os.path.isdir(resume_dir(cfg)):
-        parser.error(f"{cfg.out_dir} holds another run's results ({', '.join(previous)}); "
-                     f"pass --overwrite to replace them, or --out-dir for another folder. "
-                     f"Received: --out-dir {cfg.out_dir}")
+        # the refusal alone, first (no usage block: the command line was fine)
+        where = "" if given_out_dir else f" (the default output folder of --scale {cfg.scale})"
+        sys.stderr.write(f"{parser.prog}: {cfg.out_dir}{where} holds a finished run's results "
+                         f"({', '.join(previous)}); pass --overwrite to replace them, or "
+                         f"--out-dir DIR to write to another folder.\n")
+        sys.exit(2)
     return cfg
 
 

@@ -316,8 +316,13 @@ def test_refuses_to_replace_a_finished_run_before_importing_tensorflow(tmp_path)
     (finished / "results.json").write_text("{}")
     result = _as_script([], tmp_path)  # the default: offline scale
     assert result["status"] == 2
-    assert "alexnet_run/offline holds another run's results (results.json)" in result["stderr"]
-    assert "--overwrite" in result["stderr"]
+    # the refusal first and alone: one line, no usage block, no flag the
+    # user did not pass presented as received
+    assert result["stderr"].splitlines() == [
+        "train_alexnet.py: alexnet_run/offline (the default output folder of --scale offline) "
+        "holds a finished run's results (results.json); pass --overwrite to replace them, "
+        "or --out-dir DIR to write to another folder."]
+    assert "usage:" not in result["stderr"] and "Received" not in result["stderr"]
     assert result["imported"] == []
     assert (finished / "results.json").read_text() == "{}"
     assert sorted(os.listdir(tmp_path / "alexnet_run")) == ["offline"]
