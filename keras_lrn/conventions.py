@@ -223,7 +223,8 @@ _FROM_SIGNATURES = {
 }
 
 
-def convention_arguments(convention, data_format=None, **hyperparameters):
+def convention_arguments(convention: str, data_format: str | None = None,
+                         **hyperparameters) -> dict:
     """Arguments of `keras_lrn.ops.local_response_normalization` for
     hyperparameters written in another framework's convention.
 
