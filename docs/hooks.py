@@ -14,9 +14,8 @@
   drops inline code from a heading's anchor, while the rendered heading keeps
   it: "The tfds pipelines for `imagenet2012`" would be a broken link).
 - `<!-- benchmark-results: PATH -->` in a page includes a file that a
-  benchmark script wrote (`benchmarks/RESULTS.md`), read at build time, less
-  the lines that describe the run rather than the measurement (the free-form
-  `--note` and the source checkout's path).
+  benchmark script wrote (`benchmarks/RESULTS.md`), read at build time; the
+  reports record the machine as numbers and the commit, never a local path.
 - Math is typeset in the reader's browser by MathJax 3, served by the site
   itself: `on_post_build` copies MathJax's CHTML component and fonts from the
   `django-static-mathjax` package (in the `docs` extra) into
@@ -161,10 +160,6 @@ def _overrides_keras(name):
                     "get_config", "from_config"}
 
 
-_RUN_LINES = re.compile(r"^- (note|keras_lrn source): .*\n", re.M)
-_NOTE_OPTION = re.compile(r" --note '[^']*'")
-
-
 def readme_section(name, readme=None):
     """The README's text between `<!-- NAME -->` and `<!-- /NAME -->`, its
     links rewritten for a page of `docs/guides/` or `docs/` (see
@@ -203,7 +198,6 @@ def on_page_markdown(markdown, page, config, files):
     def include(match):
         path = match.group(1)
         text = (ROOT / path).read_text()
-        text = _NOTE_OPTION.sub("", _RUN_LINES.sub("", text))
         if not path.endswith(".md"):
             return f"```text\n{text.rstrip()}\n```\n"
         return _one_level_down(text)
