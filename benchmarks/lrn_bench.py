@@ -78,9 +78,6 @@ def parse_args(argv=None):
                    help="also write the markdown report to this file")
     p.add_argument("--plot", default=None,
                    help="write a time-vs-window-size plot (PNG) here")
-    p.add_argument("--note", default=None,
-                   help="a sentence for the report's header, e.g. what else "
-                        "ran on the machine")
     p.add_argument("--no-torch", action="store_true",
                    help="skip PyTorch even where it is installed")
     p.add_argument("--torch-compile", action="store_true",
@@ -179,7 +176,8 @@ def main(argv=None):
     command = f"KERAS_BACKEND={backend} " + shlex.join(
         ["python", "-m", "benchmarks.lrn_bench"]
         + list(sys.argv[1:] if argv is None else argv))
-    header = [f"- note: {args.note}"] if args.note else []
+    # the machine as numbers (load, CPU, memory, versions, commit), no free text
+    header = []
     if load_start:
         header.append("- load average at the start (1, 5, 15 min): "
                       + ", ".join(f"{v:.2f}" for v in load_start))

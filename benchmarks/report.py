@@ -281,7 +281,8 @@ def gpu_name():
 
 def source_state():
     """The keras_lrn source measured: git commit, uncommitted changes, and a
-    digest of the package's modules."""
+    digest of the package's modules (never the checkout's path: a report
+    records the code, not where one machine keeps it)."""
     import keras_lrn
 
     pkg = os.path.dirname(os.path.abspath(keras_lrn.__file__))
@@ -300,9 +301,9 @@ def source_state():
         if name.endswith(".py"):
             with open(os.path.join(pkg, name), "rb") as f:
                 digest.update(f.read())
-    text = f"keras_lrn source: {pkg}"
+    text = "keras_lrn source: " + ("" if head else "not a git checkout")
     if head:
-        text += f", git {head}" + (
+        text += f"git {head}" + (
             f" + uncommitted changes in {', '.join(dirty)}" if dirty
             else " (clean)")
     return text + f"; sha256 of keras_lrn/*.py {digest.hexdigest()[:12]}"

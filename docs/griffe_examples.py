@@ -5,8 +5,13 @@ do not indent what follows. The Google-style parser reads only an indented
 `Examples:` section as examples (where `>>>` lines become code); otherwise
 the examples would be rendered as prose. This extension reads a Keras-style
 section as that; the docstrings themselves are not changed.
+
+It also shows a class's bases by the public name its source spells
+(`keras.layers.Layer`), not by the private module that defines them
+(`keras.src.layers.layer.Layer`).
 """
 
+import importlib
 import re
 
 import griffe
@@ -39,3 +44,24 @@ class KerasStyleExamples(griffe.Extension):
     def on_instance(self, *, obj, **kwargs):
         if obj.docstring is not None:
             obj.docstring.value = google_examples(obj.docstring.value)
+
+
+def public_base(base):
+    """A base class by its public name: a private `keras.src.` path becomes
+    the name Keras exports the class as (the longest of its export names,
+    `keras.layers.Layer` rather than `keras.Layer`)."""
+    path = getattr(base, "canonical_path", None) or str(base)
+    if ".src." not in path:
+        return str(base)  # as the source spells it (resolved later, it could turn private)
+    module_name, _, name = path.rpartition(".")
+    try:
+        exported = getattr(importlib.import_module(module_name), name)._api_export_path
+    except (ImportError, AttributeError):
+        return str(base)
+    names = [exported] if isinstance(exported, str) else list(exported)
+    return max(names, key=lambda n: n.count("."))
+
+
+class PublicBases(griffe.Extension):
+    def on_class_members(self, *, cls, **kwargs):
+        cls.bases = [public_base(base) for base in cls.bases]

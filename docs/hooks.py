@@ -14,18 +14,28 @@
   drops inline code from a heading's anchor, while the rendered heading keeps
   it: "The tfds pipelines for `imagenet2012`" would be a broken link).
 - `<!-- benchmark-results: PATH -->` in a page includes a file that a
-  benchmark script wrote (`benchmarks/RESULTS.md`), read at build time, less
-  the lines that describe the run rather than the measurement (the free-form
-  `--note` and the source checkout's path).
+  benchmark script wrote (`benchmarks/RESULTS.md`), read at build time; the
+  reports record the machine as numbers and the commit, never a local path.
+- Math is typeset in the reader's browser by MathJax 3, served by the site
+  itself: `on_post_build` copies MathJax's CHTML component and fonts from the
+  `django-static-mathjax` package (in the `docs` extra) into
+  `assets/mathjax/`, and `on_post_page` replaces the MathJax 2 block that
+  nbconvert writes into a notebook page (a script whose `src` is empty) with
+  MathJax 3's configuration and that local script. Nothing loads from a CDN.
+- `<!-- readme: NAME -->` in a page includes the README's section between
+  `<!-- NAME -->` and `<!-- /NAME -->` (the intro, the conventions table, the
+  install lines, the quick start): one text, in the README and on the site.
 """
 
 import logging
 import pathlib
 import re
+import shutil
 
 import griffe
 from mkdocs.plugins import event_priority
 from mkdocs.structure.files import File
+from mkdocs.utils import get_relative_url
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "examples"
@@ -150,18 +160,44 @@ def _overrides_keras(name):
                     "get_config", "from_config"}
 
 
-_RUN_LINES = re.compile(r"^- (note|keras_lrn source): .*\n", re.M)
-_NOTE_OPTION = re.compile(r" --note '[^']*'")
+def readme_section(name, readme=None):
+    """The README's text between `<!-- NAME -->` and `<!-- /NAME -->`, its
+    links rewritten for a page of `docs/guides/` or `docs/` (see
+    `on_page_markdown`)."""
+    text = (ROOT / "README.md").read_text() if readme is None else readme
+    match = re.search(rf"<!-- {name} -->\n(.*?)<!-- /{name} -->", text, re.S)
+    if not match:
+        raise ValueError(f"README.md has no section <!-- {name} --> ... <!-- /{name} -->")
+    return match.group(1)
+
+
+def _readme_links(markdown, page):
+    """README links (`docs/guides/x.md`, `examples/...`) as links of `page`."""
+    depth = page.file.src_uri.count("/")
+    up = "../" * depth
+
+    def relink(match):
+        target = match.group(2)
+        if target.startswith("docs/"):
+            target = up + target[len("docs/"):]
+        elif not re.match(r"[a-z]+:", target) and not target.startswith("#"):
+            log.warning("README section included in %s links to %s, which is not "
+                        "part of the site", page.file.src_uri, target)
+        return f"{match.group(1)}({target})"
+
+    return re.sub(r"(\[[^\]]*\])\(([^)\s]+)\)", relink, markdown)
 
 
 def on_page_markdown(markdown, page, config, files):
     """Expands `<!-- benchmark-results: PATH -->` (a path from the
-    repository root) into that file's text, read now."""
+    repository root) into that file's text, read now, and
+    `<!-- readme: NAME -->` into the README's section NAME."""
+    markdown = re.sub(r"<!-- readme: ([\w-]+) -->",
+                      lambda m: _readme_links(readme_section(m.group(1)), page), markdown)
 
     def include(match):
         path = match.group(1)
         text = (ROOT / path).read_text()
-        text = _NOTE_OPTION.sub("", _RUN_LINES.sub("", text))
         if not path.endswith(".md"):
             return f"```text\n{text.rstrip()}\n```\n"
         return _one_level_down(text)
@@ -202,3 +238,48 @@ def _flatten(toc):
     for entry in toc:
         yield entry
         yield from _flatten(entry.children)
+
+
+MATHJAX_FILES = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions", "ui")
+_NBCONVERT_MATHJAX = re.compile(
+    r"<!-- Load mathjax -->\s*<script src=\"[^\"]*\">\s*</script>\s*"
+    r"<!-- MathJax configuration -->\s*<script type=\"text/x-mathjax-config\">.*?</script>", re.S)
+# MathJax 3's settings for what nbconvert configured for MathJax 2: $...$ and
+# \(...\) inline, $$...$$ and \[...\] displayed, AMS environments.
+_MATHJAX_CONFIG = """<script>
+window.MathJax = {
+  tex: {inlineMath: [["$", "$"], ["\\\\(", "\\\\)"]],
+        displayMath: [["$$", "$$"], ["\\\\[", "\\\\]"]],
+        processEscapes: true, processEnvironments: true, tags: "ams"}
+};
+</script>
+<script defer src="%s"></script>"""
+
+
+def _mathjax_root():
+    import mathjax  # django-static-mathjax: MathJax's release files, in the docs extra
+    return pathlib.Path(mathjax.__file__).parent / "static" / "mathjax"
+
+
+def on_post_page(output, page, config):
+    """A notebook page loads the site's own MathJax instead of nbconvert's
+    MathJax 2 block (whose `src` mkdocs-jupyter leaves empty)."""
+    if not _NBCONVERT_MATHJAX.search(output):
+        return output
+    src = get_relative_url("assets/mathjax/tex-chtml.js", page.url or ".")
+    return _NBCONVERT_MATHJAX.sub(lambda _: _MATHJAX_CONFIG % src, output, count=1)
+
+
+def on_post_build(config):
+    """Copies MathJax (its CHTML component, fonts, TeX extensions and menu,
+    and its license) into the site's `assets/mathjax/`."""
+    source = _mathjax_root()
+    target = pathlib.Path(config["site_dir"]) / "assets" / "mathjax"
+    shutil.rmtree(target, ignore_errors=True)
+    for name in MATHJAX_FILES:
+        if (source / "es5" / name).is_dir():
+            shutil.copytree(source / "es5" / name, target / name)
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / "es5" / name, target / name)
+    shutil.copy2(source / "LICENSE", target / "LICENSE")

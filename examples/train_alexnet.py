@@ -84,6 +84,7 @@ import os
 import platform
 import re
 import sys
+import tempfile
 import time
 import warnings
 
@@ -185,6 +186,7 @@ class Config:
     data_dir: str = ""
     out_dir: str = "alexnet_run"
     progress: str = "auto"        # "auto": a live bar on a terminal, else one line per epoch
+    save_model: bool = True       # write alexnet_final.keras (off for the ci smoke run)
 
 
 FC_BIAS_NOTE = """\
@@ -231,7 +233,8 @@ FC_BIAS = {"digits": 0.0, "imagenette": 0.0, "imagenet2012": None}
 
 PRESETS = {
     "ci": dict(image_size=67, resize_size=76, batch_size=32, epochs=1,
-               train_limit=128, val_limit=64, test_limit=64, lr_patience=1),
+               train_limit=128, val_limit=64, test_limit=64, lr_patience=1,
+               save_model=False),
     "offline": dict(image_size=67, resize_size=76, batch_size=32, epochs=15,
                     lr_patience=2),
     "full": dict(image_size=227, resize_size=256, batch_size=128, epochs=90,
@@ -480,12 +483,15 @@ def callbacks(cfg, verbose=1):
     ReduceLROnPlateau announce its steps (EpochLines does that per line).
     """
     os.makedirs(cfg.out_dir, exist_ok=True)
+    # A smoke run without --save-model keeps no resume state either: it
+    # writes no copy of the model at all.
+    resume = [keras.callbacks.BackupAndRestore(resume_dir(cfg))] if cfg.save_model else []
     return [
         # LR_SCHEDULE_NOTE: the validation loss, not the paper's error rate
         keras.callbacks.ReduceLROnPlateau(monitor="val_loss", mode="min",
                                           factor=0.1, patience=cfg.lr_patience,
                                           verbose=verbose),
-        keras.callbacks.BackupAndRestore(resume_dir(cfg)),
+        *resume,
         keras.callbacks.CSVLogger(os.path.join(cfg.out_dir, "history.csv"),
                                   append=os.path.isdir(resume_dir(cfg))),
     ]
@@ -526,9 +532,9 @@ def plot_history(history, path=None, num_classes=None):
     if path is None:
         import matplotlib.pyplot as plt
 
-        fig = plt.figure(figsize=(17, 3.6))
+        fig = plt.figure(figsize=(17, 4.4))
     else:
-        fig = matplotlib.figure.Figure(figsize=(17, 3.6))
+        fig = matplotlib.figure.Figure(figsize=(17, 4.4))
     axes = fig.subplots(1, 4)
     ax = axes[0]
     ax.plot(epochs, h["crossentropy"], "o-", label="training (running mean over the epoch)")
@@ -543,6 +549,10 @@ def plot_history(history, path=None, num_classes=None):
             label="val_loss - val_crossentropy")
     ax.set_title("weight-decay term (decay / 2) ||w||²")
     ax.set_ylabel("added to the loss (nats)")
+    # from zero: the term's size, not a zoom into its last-digit noise
+    decay = h["val_loss"] - h["val_crossentropy"]
+    if np.all(np.isfinite(decay)) and decay.size:
+        ax.set_ylim(0, 1.15 * max(float(np.max(decay)), 1e-12))
     ax = axes[2]
     ax.plot(epochs, 100 * (1 - h["accuracy"]), "o-", label="training (running mean)")
     ax.plot(epochs, 100 * (1 - h["val_accuracy"]), "o-", label="validation (centre crop)")
@@ -550,12 +560,18 @@ def plot_history(history, path=None, num_classes=None):
     ax.set_ylabel("top-1 error (%)")
     ax = axes[3]
     ax.semilogy(epochs, h["learning_rate"], "o-", color="C3", label="SGD learning rate")
+    # a decade of room on each side: a constant rate is a line inside the
+    # axes, not on its top edge
+    low, high = np.nanmin(h["learning_rate"]), np.nanmax(h["learning_rate"])
+    if np.isfinite(low) and low > 0:
+        ax.set_ylim(low / 10, high * 10)
     ax.set_title("learning rate (÷10 when val_loss is flat)")
     ax.set_ylabel("learning rate")
     for ax in axes:
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.legend(fontsize=8)
+        # below the axes, never over the curves
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), frameon=False)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=90)
@@ -695,14 +711,18 @@ def run(cfg):
     n_crops = 10 if cfg.flip else 5
     top1_multi, top5_multi = evaluate_ten_crop(model, cfg, test_raw, stats[0])
 
-    final_path = os.path.join(cfg.out_dir, "alexnet_final.keras")
-    model.save(final_path)
-    reloaded = keras.models.load_model(final_path)
-    batch = next(iter(val))[0][:4]
-    same = np.allclose(model.predict_on_batch(batch), reloaded.predict_on_batch(batch),
-                       rtol=1e-5, atol=1e-6)
-    if not same:
-        raise RuntimeError(f"The reloaded {final_path} gives different predictions.")
+    # The model is saved and loaded back either way; without --save-model
+    # (the ci smoke run) in a temporary folder, removed at once.
+    with tempfile.TemporaryDirectory() as scratch:
+        final_path = os.path.join(cfg.out_dir if cfg.save_model else scratch,
+                                  "alexnet_final.keras")
+        model.save(final_path)
+        reloaded = keras.models.load_model(final_path)
+        batch = next(iter(val))[0][:4]
+        same = np.allclose(model.predict_on_batch(batch), reloaded.predict_on_batch(batch),
+                           rtol=1e-5, atol=1e-6)
+        if not same:
+            raise RuntimeError(f"The reloaded {final_path} gives different predictions.")
     whole_run = read_history(os.path.join(cfg.out_dir, "history.csv"))
     plot_history(whole_run, os.path.join(cfg.out_dir, "learning_curves.png"), num_classes)
     results = {
@@ -725,6 +745,7 @@ def run(cfg):
         "multi_crop_top1": float(top1_multi),
         "multi_crop_top5": float(top5_multi),
         "reloaded_predictions_match": bool(same),
+        "model_file": "alexnet_final.keras" if cfg.save_model else None,
         "device": "GPU" if on_gpu else "CPU",
         "jit_compile": bool(model.jit_compile),
         "history": whole_run,
@@ -743,10 +764,12 @@ def print_summary(cfg, results):
         f"{results['multi_crop_count']}-crop top-1 {results['multi_crop_top1']:.4f}, "
         f"top-5 {results['multi_crop_top5']:.4f} (chance {1 / results['num_classes']:.4f}); "
         f"{_plural(results['epochs_run'], 'epoch')}, {results['total_seconds']:.0f} s in all")
-    say(f"wrote {len(OUTPUT_FILES)} files to {out_dir}:")
+    written = {name: what for name, what in OUTPUT_FILES.items()
+               if os.path.exists(os.path.join(out_dir, name))}
+    say(f"wrote {len(written)} files to {out_dir}:")
     total = 0
-    width = max(map(len, OUTPUT_FILES))
-    for name, what in OUTPUT_FILES.items():
+    width = max(map(len, written))
+    for name, what in written.items():
         size = os.path.getsize(os.path.join(out_dir, name))
         total += size
         say(f"  {name:<{width}}  {format_size(size):>9}  {what}")
@@ -811,6 +834,10 @@ def build_parser():
                    help="output folder; default: alexnet_run/<scale> (alexnet_run/offline, "
                         "alexnet_run/ci, alexnet_run/full), alexnet_run/<dataset>_<scale> for "
                         "imagenette and imagenet2012, in the current folder")
+    p.add_argument("--save-model", action="store_true", default=None,
+                   help="write the trained model, alexnet_final.keras (with the optimizer "
+                        "state: 162 MB at the offline and ci scales); default: on, off for "
+                        "--scale ci (a smoke run saves and reloads it in a temporary folder)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the results of a finished run in the output folder; without "
                         "it the job stops before training (an interrupted run, with "
@@ -835,9 +862,12 @@ def parse_config(argv=None):
         cfg = dataclasses.replace(cfg, out_dir=default_out_dir(cfg))
     previous = finished_run(cfg.out_dir)
     if previous and not overwrite and not os.path.isdir(resume_dir(cfg)):
-        parser.error(f"{cfg.out_dir} holds another run's results ({', '.join(previous)}); "
-                     f"pass --overwrite to replace them, or --out-dir for another folder. "
-                     f"Received: --out-dir {cfg.out_dir}")
+        # the refusal alone, first (no usage block: the command line was fine)
+        where = "" if given_out_dir else f" (the default output folder of --scale {cfg.scale})"
+        sys.stderr.write(f"{parser.prog}: {cfg.out_dir}{where} holds a finished run's results "
+                         f"({', '.join(previous)}); pass --overwrite to replace them, or "
+                         f"--out-dir DIR to write to another folder.\n")
+        sys.exit(2)
     return cfg
 
 

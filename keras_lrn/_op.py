@@ -10,9 +10,10 @@ from keras_lrn import _kernels
 
 
 def local_response_normalization(
-    x, size=5, alpha=1e-4, beta=0.75, bias=2.0, mode="across_channels",
-    data_format=None, even_window_side="after", implementation="auto",
-    window="box", window_scale=None,
+    x, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, bias: float = 2.0,
+    mode: str = "across_channels", data_format: str | None = None,
+    even_window_side: str = "after", implementation: str = "auto",
+    window: str = "box", window_scale: float | None = None,
 ):
     """Local Response Normalization (Krizhevsky et al., 2012).
 

@@ -210,3 +210,94 @@ def from_canonical(convention, size, alpha, beta, bias, mode, even_window_side):
         convention.bias_arg: bias,
         **dict(convention.extra),
     }
+
+
+# The converters' spellings (`LRN.from_<name>`), their arguments in order,
+# and their defaults (the framework's own, as `LRN.from_<name>` has them).
+_FROM_SIGNATURES = {
+    "tensorflow": (("depth_radius", 5), ("bias", 1.0), ("alpha", 1.0), ("beta", 0.5)),
+    "caffe": (("local_size", 5), ("alpha", 1.0), ("beta", 0.75), ("k", 1.0),
+              ("norm_region", "ACROSS_CHANNELS")),
+    "torch": (("size", None), ("alpha", 1e-4), ("beta", 0.75), ("k", 1.0)),
+    "onnx": (("size", None), ("alpha", 1e-4), ("beta", 0.75), ("bias", 1.0)),
+}
+
+
+def convention_arguments(convention: str, data_format: str | None = None,
+                         **hyperparameters) -> dict:
+    """Arguments of `keras_lrn.ops.local_response_normalization` for
+    hyperparameters written in another framework's convention.
+
+    The same conversion as the layer's converters (`LRN.from_tensorflow`,
+    `LRN.from_caffe`, `LRN.from_torch`, `LRN.from_onnx`), with the same
+    spellings and defaults, for the functional op. Like the converters, it
+    keeps Keras's default layout: `data_format` is left to the op, which
+    uses `keras.config.image_data_format()` (`"channels_last"` unless
+    configured). PyTorch, Caffe and ONNX tensors are NCHW: for such a
+    tensor pass `data_format="channels_first"`, or the op normalizes along
+    the last axis (W) instead of the channels.
+
+    Args:
+        convention: `"tensorflow"`, `"caffe"`, `"torch"` or `"onnx"`.
+        data_format: `"channels_last"` or `"channels_first"`; `None` (the
+            default) leaves it out, so the op uses Keras's setting.
+        **hyperparameters: the framework's own arguments and names
+            (`depth_radius`/`bias` for TensorFlow, `local_size`/`k`/
+            `norm_region` for Caffe, `size`/`k` for PyTorch, `size`/`bias`
+            for ONNX, and `alpha`, `beta`); those not given take the
+            framework's default. PyTorch's and ONNX's `size` is required.
+
+    Returns:
+        A dict of keyword arguments for
+        `keras_lrn.ops.local_response_normalization`.
+
+    Raises:
+        ValueError: for an unknown convention or argument, a missing `size`,
+            or a value the framework does not allow (as the converters).
+
+    Example:
+
+    >>> kwargs = keras_lrn.ops.convention_arguments("torch", size=5, alpha=5e-4, k=2.0)
+    >>> kwargs
+    {'size': 5, 'alpha': 0.0001, 'beta': 0.75, 'bias': 2.0, 'mode': 'across_channels'}
+    >>> x = np.ones((1, 2, 2, 8), "float32")
+    >>> y = keras_lrn.ops.local_response_normalization(x, **kwargs)
+    >>> nchw = np.ones((1, 8, 2, 2), "float32")
+    >>> y = keras_lrn.ops.local_response_normalization(
+    ...     nchw, **keras_lrn.ops.convention_arguments(
+    ...         "torch", size=5, data_format="channels_first"))
+    """
+    if convention not in _FROM_SIGNATURES:
+        raise ValueError(
+            f"Argument `convention` must be one of {tuple(_FROM_SIGNATURES)}. "
+            f"Received: convention={convention!r}"
+        )
+    names = [name for name, _ in _FROM_SIGNATURES[convention]]
+    unknown = sorted(set(hyperparameters) - set(names))
+    if unknown:
+        raise ValueError(
+            f"The {convention} convention's arguments are {names}. "
+            f"Received: {', '.join(f'{n}={hyperparameters[n]!r}' for n in unknown)}"
+        )
+    values = {name: hyperparameters.get(name, default)
+              for name, default in _FROM_SIGNATURES[convention]}
+    if values[names[0]] is None:
+        raise ValueError(
+            f"The {convention} convention needs `{names[0]}`. "
+            f"Received: {names[0]}=None"
+        )
+    key = convention
+    if convention == "caffe":
+        region = values.pop("norm_region")
+        if not isinstance(region, str) or region not in CAFFE_NORM_REGIONS:
+            raise ValueError(
+                "Argument `norm_region` must be one of "
+                f"{tuple(CAFFE_NORM_REGIONS)}. Received: norm_region={region!r}"
+            )
+        key = CAFFE_NORM_REGIONS[region]
+    row = CONVENTIONS[key]
+    arguments = to_canonical(row, values[row.size_arg], values["alpha"], values["beta"],
+                             values[row.bias_arg])
+    if data_format is not None:
+        arguments["data_format"] = data_format
+    return arguments

@@ -162,17 +162,17 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     def __init__(
         self,
-        size=5,
-        alpha=1e-4,
-        beta=0.75,
-        bias=2.0,
-        mode="across_channels",
-        data_format=None,
-        even_window_side="after",
-        implementation="auto",
-        learnable=False,
-        window="box",
-        window_scale=None,
+        size: int = 5,
+        alpha: float = 1e-4,
+        beta: float = 0.75,
+        bias: float = 2.0,
+        mode: str = "across_channels",
+        data_format: str | None = None,
+        even_window_side: str = "after",
+        implementation: str = "auto",
+        learnable: bool | list[str] | tuple[str, ...] = False,
+        window: str = "box",
+        window_scale: float | None = None,
         **kwargs,
     ):
         _raise_for_convention_keywords(kwargs)
@@ -405,8 +405,8 @@ class LocalResponseNormalization(keras.layers.Layer):
     # row of `conventions.CONVENTIONS`; `**kwargs` are layer arguments.
 
     @classmethod
-    def from_tensorflow(cls, depth_radius=5, bias=1.0, alpha=1.0, beta=0.5,
-                        **kwargs):
+    def from_tensorflow(cls, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
+                        beta: float = 0.5, **kwargs):
         """The layer `tf.nn.local_response_normalization` computes.
 
         TensorFlow names the window by its radius (`size = 2 *
@@ -418,8 +418,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         )
 
     @classmethod
-    def from_caffe(cls, local_size=5, alpha=1.0, beta=0.75, k=1.0,
-                   norm_region="ACROSS_CHANNELS", **kwargs):
+    def from_caffe(cls, local_size: int = 5, alpha: float = 1.0, beta: float = 0.75,
+                   k: float = 1.0, norm_region: str = "ACROSS_CHANNELS", **kwargs):
         """The layer Caffe's `LRN` layer computes (defaults are Caffe's).
 
         Caffe requires an odd `local_size` and divides `alpha` by it in
@@ -440,14 +440,16 @@ class LocalResponseNormalization(keras.layers.Layer):
         )
 
     @classmethod
-    def from_torch(cls, size, alpha=1e-4, beta=0.75, k=1.0, **kwargs):
+    def from_torch(cls, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,
+                   **kwargs):
         """The layer `torch.nn.LocalResponseNorm(size, alpha, beta, k)`
         computes: alpha divided by `size`, and for an even `size` the extra
         element of the window before the centre."""
         return cls._from_convention("torch", size, alpha, beta, k, kwargs)
 
     @classmethod
-    def from_onnx(cls, size, alpha=1e-4, beta=0.75, bias=1.0, **kwargs):
+    def from_onnx(cls, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,
+                  **kwargs):
         """The layer ONNX's `LRN` operator computes: alpha divided by
         `size`, and for an even `size` the extra element after the centre."""
         return cls._from_convention("onnx", size, alpha, beta, bias, kwargs)
