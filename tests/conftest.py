@@ -4,11 +4,57 @@ import keras
 import numpy as np
 import pytest
 
+from tests import skips
+
+BACKENDS = ("tensorflow", "jax", "torch")
+BACKEND = keras.backend.backend()
+# One registered marker per requirement (`pytest --markers` lists them):
+# select with -m, e.g. `-m core` (CI's lowest-Keras step) or `-m "not slow"`.
+MARKERS = {
+    "tensorflow": "runs only under KERAS_BACKEND=tensorflow (skipped, "
+                  "saying so, on the other backends)",
+    "jax": "runs only under KERAS_BACKEND=jax (skipped, saying so, on the "
+           "other backends)",
+    "torch": "runs only under KERAS_BACKEND=torch (skipped, saying so, on "
+             "the other backends)",
+    "gpu": "needs a GPU (runs through KERAS_BACKEND=jax there)",
+    "slow": "takes tens of seconds (a subprocess or a whole training run)",
+    "core": "the layer's core behaviour: what CI checks against the lowest "
+            "supported Keras",
+}
+
 
 def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "gpu: needs a GPU (runs through KERAS_BACKEND=jax there)"
-    )
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        wanted = [b for b in BACKENDS if item.get_closest_marker(b)]
+        if wanted and BACKEND not in wanted:
+            item.add_marker(pytest.mark.skip(
+                reason=skips.backend_reason(wanted)))
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        skips.RECORDED.append(skips.reason_of(report))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if hasattr(config, "workerinput"):
+        return  # pytest-xdist's workers: the controller reports
+    for line in skips.summary(BACKEND):
+        terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):
+        return
+    unexplained = skips.unexplained(BACKEND)
+    if unexplained and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture
