@@ -57,9 +57,10 @@ def _positive(value):
     return math.isfinite(number) and number > 0
 
 
-@pytest.mark.skipif(keras.backend.backend() not in ("tensorflow", "jax"),
-                    reason="lrn_bench measures the TensorFlow and JAX "
-                           "backends (torch is timed as a peer there)")
+# lrn_bench measures the TensorFlow and JAX backends (torch is timed as a
+# peer there)
+@pytest.mark.tensorflow
+@pytest.mark.jax
 def test_lrn_bench_quick_runs_every_candidate(tmp_path):
     from benchmarks import lrn_bench
 

@@ -306,7 +306,8 @@ def test_gradients_match_finite_differences_of_the_formula(rng, float64,
         np.testing.assert_allclose(a, e, rtol=1e-6, atol=1e-8)
 
 
-@pytest.mark.skipif(BACKEND == "torch", reason="XLA: TensorFlow and JAX")
+@pytest.mark.tensorflow  # XLA: TensorFlow and JAX
+@pytest.mark.jax
 @pytest.mark.parametrize("case", [CASES[7], CASES[-4], CASES[-3]],
                          ids=case_id)
 def test_gradients_under_xla_match_eager(rng, case):
