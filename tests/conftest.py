@@ -29,8 +29,20 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {description}")
 
 
+# The modules whose tests carry the `core` marker: the layer's numerics,
+# configuration, saving, gradients, learned parameters, hostile inputs and
+# dispatch (CI runs `-m core` against the lowest supported Keras).
+CORE_MODULES = {
+    "test_numerics", "test_layer", "test_saving", "test_gradients",
+    "test_learned", "test_hostile_inputs", "test_dispatch",
+}
+
+
 def pytest_collection_modifyitems(config, items):
     for item in items:
+        if item.module is not None and (
+                item.module.__name__.rpartition(".")[2] in CORE_MODULES):
+            item.add_marker(pytest.mark.core)
         wanted = [b for b in BACKENDS if item.get_closest_marker(b)]
         if wanted and BACKEND not in wanted:
             item.add_marker(pytest.mark.skip(
