@@ -45,8 +45,11 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.core)
         wanted = [b for b in BACKENDS if item.get_closest_marker(b)]
         if wanted and BACKEND not in wanted:
-            item.add_marker(pytest.mark.skip(
-                reason=skips.backend_reason(wanted)))
+            reason = skips.backend_reason(wanted)
+            if item.get_closest_marker("gpu"):
+                reason = (f"{skips.GPU_PREFIX} and "
+                          f"{reason.removeprefix('needs ')}")
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 def pytest_runtest_logreport(report):
