@@ -24,7 +24,8 @@ EXPORTER = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "torch"}[
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None
     or importlib.util.find_spec(EXPORTER) is None,
-    reason=f"needs onnxruntime and {EXPORTER} (keras-lrn's test extra)")
+    reason=f"needs the package '{EXPORTER}' and onnxruntime (keras-lrn's "
+           "test extra)")
 
 KWARGS = dict(alpha=1e-2, beta=0.75, bias=2.0)
 # (layer arguments, whether ONNX's LRN operator computes it)
