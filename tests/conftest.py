@@ -4,11 +4,72 @@ import keras
 import numpy as np
 import pytest
 
+from tests import skips
+
+BACKENDS = ("tensorflow", "jax", "torch")
+BACKEND = keras.backend.backend()
+# One registered marker per requirement (`pytest --markers` lists them):
+# select with -m, e.g. `-m core` (CI's lowest-Keras step) or `-m "not slow"`.
+MARKERS = {
+    "tensorflow": "runs only under KERAS_BACKEND=tensorflow (skipped, "
+                  "saying so, on the other backends)",
+    "jax": "runs only under KERAS_BACKEND=jax (skipped, saying so, on the "
+           "other backends)",
+    "torch": "runs only under KERAS_BACKEND=torch (skipped, saying so, on "
+             "the other backends)",
+    "gpu": "needs a GPU (runs through KERAS_BACKEND=jax there)",
+    "slow": "takes tens of seconds (a subprocess or a whole training run)",
+    "core": "the layer's core behaviour: what CI checks against the lowest "
+            "supported Keras",
+}
+
 
 def pytest_configure(config):
-    config.addinivalue_line(
-        "markers", "gpu: needs a GPU (runs through KERAS_BACKEND=jax there)"
-    )
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+
+
+# The modules whose tests carry the `core` marker: the layer's numerics,
+# configuration, saving, gradients, learned parameters, hostile inputs and
+# dispatch (CI runs `-m core` against the lowest supported Keras).
+CORE_MODULES = {
+    "test_numerics", "test_layer", "test_saving", "test_gradients",
+    "test_learned", "test_hostile_inputs", "test_dispatch",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.module is not None and (
+                item.module.__name__.rpartition(".")[2] in CORE_MODULES):
+            item.add_marker(pytest.mark.core)
+        wanted = [b for b in BACKENDS if item.get_closest_marker(b)]
+        if wanted and BACKEND not in wanted:
+            reason = skips.backend_reason(wanted)
+            if item.get_closest_marker("gpu"):
+                reason = (f"{skips.GPU_PREFIX} and "
+                          f"{reason.removeprefix('needs ')}")
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and not hasattr(report, "wasxfail"):
+        skips.RECORDED.append(skips.reason_of(report))
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if hasattr(config, "workerinput"):
+        return  # pytest-xdist's workers: the controller reports
+    for line in skips.summary(BACKEND):
+        terminalreporter.write_line(line)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if hasattr(session.config, "workerinput"):
+        return
+    unexplained = skips.unexplained(BACKEND)
+    if unexplained and session.exitstatus == 0:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ from keras_lrn import LocalResponseNormalization
 from keras_lrn.applications import AlexNet, ZFNet
 from tests import reference
 
-TF_BACKEND = keras.backend.backend() == "tensorflow"
 
 
 # --------------------------------------------------------------------------
@@ -240,7 +239,7 @@ def test_towers_compute_the_same_function_as_grouped_conv():
     np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(a).max())
 
 
-@pytest.mark.skipif(not TF_BACKEND, reason="TensorFlow execution modes")
+@pytest.mark.tensorflow  # its execution modes
 @pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
 def test_grouped_conv2d_forward_backward_on_tensorflow(mode):
     """tensorflow/tensorflow#29005 and relatives: Conv2D(groups=2) on CPU."""
@@ -276,7 +275,7 @@ def test_grouped_conv2d_forward_backward_on_tensorflow(mode):
         np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=1e-4, atol=1e-3)
 
 
-@pytest.mark.skipif(not TF_BACKEND, reason="TensorFlow XLA")
+@pytest.mark.tensorflow  # its XLA
 def test_small_alexnet_trains_under_xla_with_both_group_implementations():
     import tensorflow as tf
 
@@ -515,8 +514,9 @@ def test_every_application_has_its_published_lrn(name, variant):
 
 @pytest.mark.parametrize("key", list(ZOO_FILE_LRN))
 def test_zoo_lrn_equals_the_zoo_files_attributes(key):
-    onnx = pytest.importorskip("onnx", reason="reads the onnx wheel's copies "
-                               "of the zoo graphs (the [onnx] extra)")
+    onnx = pytest.importorskip("onnx", reason="needs the package 'onnx' "
+                               "(its wheel's copies of the zoo graphs; the "
+                               "[test] extra)")
     import os
 
     light, size, onnx_alpha = ZOO_FILE_LRN[key]

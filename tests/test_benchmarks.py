@@ -7,6 +7,7 @@ rounding, a verdict and a ratio for every target)."""
 import importlib
 import importlib.util
 import math
+import pathlib
 import re
 import sys
 
@@ -18,11 +19,28 @@ MODULES = ["benchmarks.timing", "benchmarks.report", "benchmarks.tf_cases",
            "benchmarks.backends_bench", "benchmarks.gpu_train_step"]
 
 
-def test_modules_import_without_side_effects(monkeypatch):
-    # arguments a script would reject: importing must not parse them
+SCRIPTS = ["benchmarks.lrn_bench", "benchmarks.backends_bench",
+           "benchmarks.gpu_train_step"]
+
+
+def test_modules_import_without_side_effects(monkeypatch, tmp_path):
+    # arguments a script would reject: importing must not parse them (an
+    # argparse error would exit), and nothing is written where it runs
     monkeypatch.setattr(sys, "argv", ["pytest", "--no-such-flag"])
+    monkeypatch.chdir(tmp_path)
+    root = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
+    before = {p: p.stat().st_mtime_ns for p in root.iterdir()}
     for name in MODULES:
-        importlib.reload(importlib.import_module(name))
+        module = importlib.reload(importlib.import_module(name))
+        assert module.__doc__, name
+    assert sys.argv == ["pytest", "--no-such-flag"]
+    assert list(tmp_path.iterdir()) == []
+    assert {p: p.stat().st_mtime_ns for p in root.iterdir()
+            if p.name != "__pycache__"} == {
+        p: t for p, t in before.items() if p.name != "__pycache__"}
+    # the scripts run only when asked: their entry points are there, unrun
+    for name in SCRIPTS:
+        assert callable(sys.modules[name].main), name
 
 
 def _table(text, heading):
@@ -57,9 +75,10 @@ def _positive(value):
     return math.isfinite(number) and number > 0
 
 
-@pytest.mark.skipif(keras.backend.backend() not in ("tensorflow", "jax"),
-                    reason="lrn_bench measures the TensorFlow and JAX "
-                           "backends (torch is timed as a peer there)")
+# lrn_bench measures the TensorFlow and JAX backends (torch is timed as a
+# peer there)
+@pytest.mark.tensorflow
+@pytest.mark.jax
 def test_lrn_bench_quick_runs_every_candidate(tmp_path):
     from benchmarks import lrn_bench
 

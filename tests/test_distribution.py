@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 
-import keras
 import numpy as np
 import pytest
 
@@ -88,12 +87,11 @@ def run_training(backend, tmp_path):
 
 
 @pytest.mark.parametrize("backend", [
-    pytest.param("tensorflow", id="MirroredStrategy"),
-    pytest.param("jax", id="DataParallel"),
+    pytest.param("tensorflow", id="MirroredStrategy",
+                 marks=pytest.mark.tensorflow),
+    pytest.param("jax", id="DataParallel", marks=pytest.mark.jax),
 ])
 def test_two_devices_train_like_one(backend, tmp_path):
-    if keras.backend.backend() != backend:
-        pytest.skip(f"runs once, in the {backend} backend's run of the suite")
     single_initial, single_final, dist_initial, dist_final = run_training(
         backend, tmp_path)
     for a, b in zip(single_initial, dist_initial):

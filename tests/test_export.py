@@ -24,7 +24,8 @@ EXPORTER = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "torch"}[
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("onnxruntime") is None
     or importlib.util.find_spec(EXPORTER) is None,
-    reason=f"needs onnxruntime and {EXPORTER} (keras-lrn's test extra)")
+    reason=f"needs the package '{EXPORTER}' and onnxruntime (keras-lrn's "
+           "test extra)")
 
 KWARGS = dict(alpha=1e-2, beta=0.75, bias=2.0)
 # (layer arguments, whether ONNX's LRN operator computes it)
@@ -85,8 +86,7 @@ def test_exported_model_equals_the_layer(tmp_path, rng, case, lrn_node):
         assert "LRN" not in nodes, nodes
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow",
-                    reason="native_for_export switches to TensorFlow's op")
+@pytest.mark.tensorflow  # native_for_export switches to TensorFlow's op
 @pytest.mark.parametrize("case", [dict(size=5), dict(size=3, beta=0.5)],
                          ids=str)
 def test_tensorflow_exports_one_lrn_node_with_the_switch(tmp_path, rng, case):
@@ -98,8 +98,8 @@ def test_tensorflow_exports_one_lrn_node_with_the_switch(tmp_path, rng, case):
                                rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.skipif(BACKEND == "tensorflow",
-                    reason="the JAX and PyTorch exporters trace the call")
+@pytest.mark.jax  # the JAX and PyTorch exporters trace the call
+@pytest.mark.torch
 def test_export_leaves_the_layer_as_it_was(tmp_path, rng):
     # the export path is taken only while exporting: afterwards the layer
     # computes and differentiates as before

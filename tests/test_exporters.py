@@ -51,8 +51,8 @@ def export_without(package, backend):
     return result.stdout.strip().splitlines()[-1]
 
 
-@pytest.mark.skipif(BACKEND not in EXPORTER_PACKAGE,
-                    reason="PyTorch's exporter needs no extra package")
+@pytest.mark.tensorflow  # PyTorch's exporter needs no extra package
+@pytest.mark.jax
 def test_missing_exporter_error_names_the_extra():
     package = EXPORTER_PACKAGE[BACKEND]
     extra = _exporters.EXTRA_OF_EXPORTER[package]
@@ -62,7 +62,7 @@ def test_missing_exporter_error_names_the_extra():
     assert f"pip install {package}" in line, line  # Keras's own words stay
 
 
-@pytest.mark.skipif(BACKEND != "torch", reason="PyTorch's exporter")
+@pytest.mark.torch  # PyTorch's exporter
 def test_torch_export_needs_no_onnxscript():
     """Keras tries `torch.export` first (onnxscript) and falls back to
     TorchScript, which needs nothing more: so no extra is required."""

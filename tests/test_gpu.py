@@ -12,28 +12,27 @@ so that the script is debugged before a GPU is lent).
 
 import os
 
-import keras
 import numpy as np
 import pytest
 
 import keras_lrn
 from tests import reference
 
-pytestmark = pytest.mark.gpu
+pytestmark = [pytest.mark.gpu, pytest.mark.jax]
 
 PLATFORM = os.environ.get("KERAS_LRN_TEST_DEVICE", "gpu")
 
 
 def device():
     """JAX and the device the checks run on (skips without one)."""
-    if keras.backend.backend() != "jax":
-        pytest.skip("GPU checks run with KERAS_BACKEND=jax")
     import jax
 
     try:
         return jax, jax.devices(PLATFORM)[0]
     except RuntimeError:
-        pytest.skip(f"no {PLATFORM} device visible to JAX")
+        pytest.skip(f"needs a GPU: no {PLATFORM} device visible to JAX "
+                    "(run `KERAS_BACKEND=jax python -m pytest -m gpu "
+                    "tests/test_gpu.py` on a machine with one)")
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])

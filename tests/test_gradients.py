@@ -1,5 +1,12 @@
 """Gradients of every order on every path, against finite differences of
-the float64 formula and against autodiff of an independent plain-TF formula."""
+the float64 formula and against autodiff of an independent plain-TF formula.
+
+The first tests run on every backend through the path training takes
+there: `loss.backward()` on PyTorch (the layer's own in-place backward;
+`torch.autograd.grad(..., create_graph=True)` would take the autodiff
+branch instead), `tf.GradientTape` on TensorFlow, `jax.grad` on JAX. The
+others use tf.GradientTape and tf.test.compute_gradient (TensorFlow).
+"""
 
 import keras
 import numpy as np
@@ -8,11 +15,9 @@ import pytest
 import keras_lrn
 from tests import reference
 
-tf = pytest.importorskip("tensorflow")
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="uses tf.GradientTape and tf.test.compute_gradient",
-)
+BACKEND = keras.backend.backend()
+if BACKEND == "tensorflow":
+    import tensorflow as tf
 
 CONTEXTS = {
     "eager": lambda f: f,
@@ -34,6 +39,120 @@ def input_for(rng, case, dtype=np.float64):
     return rng.uniform(-8, 8, shape).astype(dtype)
 
 
+# --- the path training takes, on every backend --------------------------------
+
+# Even windows on both sides of the centre (a backward that forgets to flip
+# the window is wrong only for these), odd ones beside them.
+TRAINING_CASES = {
+    "size2-after": dict(size=2, alpha=3e-2, beta=0.75, bias=1.0),
+    "size2-before": dict(size=2, alpha=3e-2, beta=0.75, bias=1.0,
+                         even_window_side="before"),
+    "size4-after": dict(size=4, alpha=3e-2, beta=0.5, bias=1.0),
+    "size4-before": dict(size=4, alpha=3e-2, beta=1.3, bias=1.0,
+                         even_window_side="before"),
+    "size4-before-channels_first": dict(
+        size=4, alpha=3e-2, beta=0.75, bias=1.0, even_window_side="before",
+        data_format="channels_first"),
+    "size5": dict(size=5, alpha=1e-2, beta=0.75, bias=2.0),
+    "within-size2-before": dict(size=2, alpha=1e-2, beta=0.6, bias=1.0,
+                                mode="within_channel",
+                                even_window_side="before"),
+    "within-size4-after": dict(size=4, alpha=1e-2, beta=0.75, bias=1.0,
+                               mode="within_channel"),
+}
+# learned layers: the parameters' gradients too
+LEARNED_CASES = {
+    "learned-size4-before": dict(size=4, alpha=3e-2, beta=0.75, bias=1.0,
+                                 even_window_side="before", learnable=True),
+    "learned-size2-after": dict(size=2, alpha=3e-2, beta=0.6, bias=1.0,
+                                learnable=True),
+    "learned-within-size2-before": dict(
+        size=2, alpha=1e-2, beta=0.75, bias=1.0, mode="within_channel",
+        even_window_side="before", learnable=True),
+    "learned-exponential": dict(alpha=1e-2, beta=0.75, bias=1.0,
+                                window="exponential", window_scale=1.5,
+                                learnable=True),
+}
+
+
+def training_gradients(layer, x, upstream):
+    """d sum(layer(x) * upstream) / d (x, *trainable weights), computed the
+    way a training step on this backend computes it."""
+    weights = layer.trainable_weights
+    if BACKEND == "torch":
+        import torch
+
+        leaf = torch.tensor(x, requires_grad=True)
+        loss = (layer(leaf) * torch.tensor(upstream)).sum()
+        loss.backward()  # not autograd.grad(create_graph=True)
+        return [leaf.grad.numpy()] + [
+            w.value.grad.detach().numpy() for w in weights]
+    if BACKEND == "tensorflow":
+        t = tf.constant(x)
+        with tf.GradientTape() as tape:
+            tape.watch(t)
+            loss = tf.reduce_sum(layer(t) * upstream)
+        return [g.numpy() for g in tape.gradient(loss, [t] + weights)]
+    import jax
+
+    def loss(x, trainable):
+        y, _ = layer.stateless_call(trainable, [], x)
+        return keras.ops.sum(y * upstream)
+
+    dx, dweights = jax.grad(loss, argnums=(0, 1))(
+        x, [w.value for w in weights])
+    return [np.asarray(dx)] + [np.asarray(g) for g in dweights]
+
+
+def formula(x, case, **values):
+    kwargs = {k: v for k, v in case.items() if k != "learnable"}
+    kwargs.update(values)
+    if kwargs.pop("window", "box") == "exponential":
+        return reference.exponential_lrn(
+            x, kwargs["alpha"], kwargs["beta"], kwargs["bias"],
+            kwargs["window_scale"],
+            kwargs.get("data_format", "channels_last"))
+    return reference.lrn(x, **kwargs)
+
+
+def training_input(rng, case):
+    if case.get("mode") == "within_channel":
+        shape = (1, 5, 4, 3)
+    elif case.get("data_format") == "channels_first":
+        shape = (2, 6, 3, 2)
+    else:
+        shape = (2, 3, 2, 6)
+    return rng.uniform(-8, 8, shape)
+
+
+@pytest.mark.parametrize("name", list(TRAINING_CASES) + list(LEARNED_CASES))
+def test_training_path_gradient_matches_finite_differences(rng, float64,
+                                                           name):
+    """float64 on every backend: the gradient with respect to the input,
+    and to each learned parameter's weight (its logarithm), against central
+    differences of the float64 formula."""
+    case = {**TRAINING_CASES, **LEARNED_CASES}[name]
+    layer = keras_lrn.LRN(dtype="float64", **case)
+    x = training_input(rng, case)
+    upstream = rng.normal(size=x.shape)
+    layer.build(x.shape)
+    names = [w.name for w in layer.trainable_weights]
+    assert bool(names) == bool(case.get("learnable")), names
+    dx, *dweights = training_gradients(layer, x, upstream)
+    expected = reference.numerical_gradient(
+        lambda v: formula(v, case), x, upstream)
+    np.testing.assert_allclose(dx, expected, rtol=1e-6, atol=1e-8)
+    step = 1e-6
+    for weight_name, gradient in zip(names, dweights):
+        value = case[weight_name]
+        plus, minus = (np.sum(formula(x, case, **{
+            weight_name: value * np.exp(s)}) * upstream)
+            for s in (step, -step))
+        np.testing.assert_allclose(gradient, (plus - minus) / (2 * step),
+                                   rtol=1e-6, err_msg=weight_name)
+
+
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("case", CASES)
 def test_first_order_matches_finite_differences(rng, case):
     x = input_for(rng, case)
@@ -53,6 +172,7 @@ def test_first_order_matches_finite_differences(rng, case):
                                atol=1e-8)
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("rank", [3, 5])
 @pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
 def test_first_order_in_other_ranks(rng, rank, mode):
@@ -75,6 +195,7 @@ def hessian_vector_product(function, x, upstream, direction):
     return gradient, outer.gradient(projection, x)
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("case", CASES)
 def test_second_order_portable(rng, context, case):
@@ -93,6 +214,7 @@ def test_second_order_portable(rng, context, case):
                                rtol=1e-9, atol=1e-11)
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("case", CASES[:3])
 def test_second_order_matches_finite_differences_of_the_gradient(rng, case):
     x = input_for(rng, case)
@@ -109,6 +231,7 @@ def test_second_order_matches_finite_differences_of_the_gradient(rng, case):
     np.testing.assert_allclose(theoretical[0], numerical[0], atol=1e-6)
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("beta", [0.75, 0.5, 1.0, 1.3])
 def test_native_path_gradients_of_first_and_second_order(rng, context, beta):
@@ -135,6 +258,7 @@ def test_native_path_gradients_of_first_and_second_order(rng, context, beta):
                                atol=1e-5)
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("implementation", ["auto", "portable", "native"])
 def test_zero_input_with_alpha_zero_has_unit_gradient(implementation):
     # TensorFlow's own edge case (lrn_op_test.testGradientsZeroInput).
@@ -147,6 +271,7 @@ def test_zero_input_with_alpha_zero_has_unit_gradient(implementation):
     np.testing.assert_array_equal(tape.gradient(y, x).numpy(), np.ones(x.shape))
 
 
+@pytest.mark.tensorflow
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
 @pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
 def test_half_precision_gradient_is_the_float32_one_rounded(rng, dtype, mode):

@@ -14,16 +14,15 @@ import keras_lrn
 from tests import reference
 
 onnx = pytest.importorskip(
-    "onnx", reason="ONNX export checks need onnx (the [onnx] extra)")
+    "onnx", reason="needs the package 'onnx' (the [test] extra)")
 onnxruntime = pytest.importorskip(
-    "onnxruntime", reason="ONNX export checks run onnxruntime (the [test] "
-    "extra)")
+    "onnxruntime", reason="needs the package 'onnxruntime' (the [test] extra)")
 # Keras exports ONNX through tf2onnx: without it every export here fails
 pytest.importorskip(
-    "tf2onnx", reason="Keras exports ONNX through tf2onnx (the [test] extra)")
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="ONNX export is tested through tf2onnx on the TensorFlow backend")
+    "tf2onnx", reason="needs the package 'tf2onnx' (Keras exports ONNX through it; "
+    "the [test] extra)")
+# ONNX export through tf2onnx on the TensorFlow backend
+pytestmark = pytest.mark.tensorflow
 
 CASES = {
     "across_channels": dict(size=5, alpha=1e-3, beta=0.75, bias=2.0),

@@ -165,8 +165,7 @@ def test_integer_input_is_rejected_naming_the_dtype(dtype):
 
 # --- implementation="native" ------------------------------------------------
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="elsewhere the backend is the first reason given")
+@pytest.mark.tensorflow  # elsewhere the backend is the first reason given
 def test_native_where_the_op_cannot_serve_raises_at_construction():
     for arguments, message in [
         (dict(mode="within_channel"), "mode 'within_channel'"),
@@ -177,8 +176,7 @@ def test_native_where_the_op_cannot_serve_raises_at_construction():
             LRN(implementation="native", **arguments)
 
 
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
-                    reason="the native op exists on TensorFlow only")
+@pytest.mark.tensorflow  # the native op exists on TensorFlow only
 def test_native_where_the_input_cannot_be_served_raises_at_build():
     with pytest.raises(ValueError, match=r"4-D input.*\(None, 8, 6\)"):
         LRN(implementation="native").build((None, 8, 6))
@@ -186,8 +184,8 @@ def test_native_where_the_input_cannot_be_served_raises_at_build():
         LRN(implementation="native", dtype="float64").build((None, 8, 8, 6))
 
 
-@pytest.mark.skipif(keras.backend.backend() == "tensorflow",
-                    reason="checks the other backends")
+@pytest.mark.jax
+@pytest.mark.torch  # the other backends
 def test_native_on_another_backend_raises_at_construction():
     with pytest.raises(ValueError, match="TensorFlow backend"):
         LRN(implementation="native")
@@ -317,10 +315,10 @@ def test_to_and_from_round_trip(layer, expressible):
 
 # --- training -----------------------------------------------------------------
 
-@pytest.mark.skipif(
-    keras.backend.backend() == "torch",
-    reason="jit_compile is XLA on TensorFlow and JAX (on PyTorch it is a "
-    "minutes-long torch.compile); PyTorch training is in test_backends.py")
+# jit_compile is XLA on TensorFlow and JAX (on PyTorch it is a minutes-long
+# torch.compile); PyTorch training is in test_backends.py
+@pytest.mark.tensorflow
+@pytest.mark.jax
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 @pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
 def test_trains_with_jit_compile_under_mixed_precision(rng, policy, mode):

@@ -86,8 +86,9 @@ def test_committed_tf_keras2_file_loads_and_matches_its_formula(convention):
 
 @pytest.mark.parametrize("convention", CONVENTIONS)
 def test_fresh_tf_keras2_file_gives_tf_keras2s_outputs(convention, tmp_path):
-    tf_keras = pytest.importorskip("tf_keras",
-                                   reason="tf_keras writes Keras 2 files")
+    tf_keras = pytest.importorskip(
+        "tf_keras", reason="needs the package 'tf_keras' (it writes Keras 2 "
+        "files): pip install --no-deps tf_keras==2.21.0")
     path = tmp_path / "model.h5"
     original = save_legacy_models.save(convention, path)
     x = save_legacy_models.sample_input(convention)

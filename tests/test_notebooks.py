@@ -26,10 +26,8 @@ NOTEBOOKS = ["01_what_lrn_does", "02_train_alexnet", "03_does_lrn_matter"]
 sys.path.insert(0, EXAMPLES)
 import build_notebooks  # noqa: E402
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow",
-    reason="the examples use tf.data (TensorFlow backend)",
-)
+# the examples use tf.data (TensorFlow backend)
+pytestmark = [pytest.mark.tensorflow, pytest.mark.slow]
 
 
 @pytest.fixture

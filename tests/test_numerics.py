@@ -86,7 +86,9 @@ def test_defaults_are_alexnet(rng):
 
 
 def _torch():
-    return pytest.importorskip("torch")
+    return pytest.importorskip(
+        "torch", reason="needs the package 'torch' (PyTorch, the peer): pip "
+        "install torch --index-url https://download.pytorch.org/whl/cpu")
 
 
 @pytest.mark.parametrize("rank", [3, 4, 5])

@@ -10,11 +10,14 @@ files, `-k` expressions).
 
 The script copies the repository's tracked and untracked, not ignored files
 into a temporary folder (the working tree is never touched), then for each
-entry replaces the snippet there, runs the entry's tests with `PYTHONPATH`
-pointing at the copy, and restores the file. An entry is
+entry replaces the snippet there, runs the entry's tests with the copy
+first on `PYTHONPATH` (packages already on it still import) under each
+backend the entry concerns (`KERAS_BACKEND`), and restores the file. An
+entry is
 
 - `caught` when the tests fail (pytest exit status 1, or 2 with failures
-  where pytest-xdist's `-n` stopped at the first),
+  where pytest-xdist's `-n` stopped at the first) under every backend it
+  names,
 - `MISSED` when they pass,
 - `stale` when its snippet is not found exactly once in its files (the code
   moved or changed: update the entry),
@@ -32,7 +35,11 @@ Usage:
 python tools/mutation_score.py            # every entry
 python tools/mutation_score.py --list     # entries and whether each applies
 python tools/mutation_score.py --only zoo-ignores-lrn-bias,zfnet-paper-bias
+python tools/mutation_score.py --backend torch  # the entries concerning it
 ```
+
+When code moves, an entry goes `stale`: point its `files` at the new
+module and copy its `original` snippet from there (`--list` shows which).
 """
 
 import argparse
@@ -61,7 +68,8 @@ class Mutation:
         original: the correct code, exactly as in the file.
         mutated: the same code with the bug.
         tests: pytest arguments selecting the tests that should catch it.
-        backend: the `KERAS_BACKEND` to run them under.
+        backends: the `KERAS_BACKEND`s whose code path the bug is on; the
+            tests run under each.
         why: the bug in words, and where it comes from.
     """
 
@@ -70,12 +78,15 @@ class Mutation:
     original: str
     mutated: str
     tests: tuple
-    backend: str = "tensorflow"
+    backends: tuple = ("tensorflow",)
     why: str = ""
 
 
 PACKAGE = "keras_lrn/**/*.py"
 ZOO = "keras_lrn/applications/zoo.py"
+TORCH = ("torch",)
+JAX = ("jax",)
+CONTEXTS = "tests/test_contexts.py"
 
 MUTATIONS = (
     # --- issue 20: bugs that slipped past the tests ---------------------------
@@ -240,6 +251,94 @@ MUTATIONS = (
         "return dtype",
         ("tests/test_dtypes.py", "-k", "float16 or every_dtype"),
         why="float16 squares summed in float16: overflow and rounding"),
+    # --- issue 30: paths no deterministic test exercised ------------------------
+    Mutation(
+        "op-fixed-box-ignores-window", PACKAGE,
+        'fixed_box=not learned and window == "box")',
+        "fixed_box=not learned)",
+        (CONTEXTS, "-k", "native_for_export and exponential"),
+        why="a fixed exponential window inside native_for_export() reaches "
+            "the native op: AttributeError (issue 30)"),
+    Mutation(
+        "torch-backward-window-not-flipped", PACKAGE,
+        "correction = window_sum(u, axes, after, before)",
+        "correction = window_sum(u, axes, before, after)",
+        ("tests/test_gradients.py", "-k", "training_path"), TORCH,
+        why="loss.backward()'s in-place backward sums over the window, not "
+            "its transpose: wrong for even sizes (issue 30)"),
+    # --- issue 30: one per context a user runs the layer in ---------------------
+    Mutation(
+        "context-eager-torch-window-sides", PACKAGE,
+        "for shift in range(1, min(after, length - 1) + 1):\n"
+        "        t.narrow(",
+        "for shift in range(1, min(before, length - 1) + 1):\n"
+        "        t.narrow(",
+        (CONTEXTS, "-k", "test_eager"), TORCH,
+        why="eager PyTorch's in-place sum adds `before` elements after the "
+            "centre: even windows one element off"),
+    Mutation(
+        "context-graph-absolute-slices", PACKAGE,
+        "index[axis] = slice(start, -stop_from_end if stop_from_end else "
+        "None)",
+        "index[axis] = slice(start, tensor.shape[axis] - stop_from_end)",
+        (CONTEXTS, "-k", "tf_function"),
+        why="window slices written from the static length: a graph traced "
+            "with unknown image sizes (a SavedModel's signature) fails"),
+    Mutation(
+        "context-xla-doubling-stops-early", PACKAGE,
+        "while 2 * width <= size:\n        previous = windows[width]",
+        "while 2 * width < size:\n        previous = windows[width]",
+        (CONTEXTS, "-k", "tf_function and xla"),
+        why="the doubling window sums stop one step early: power-of-two "
+            "sizes never built"),
+    Mutation(
+        "context-native-depth-radius", PACKAGE,
+        "depth_radius=window.before, bias=bias,",
+        "depth_radius=window.before + 1, bias=bias,",
+        (CONTEXTS, "-k", "native_for_export"),
+        why="TensorFlow's depth_radius read as the window's size past the "
+            "centre plus one"),
+    Mutation(
+        "context-tflite-alpha-over-size", PACKAGE,
+        "            alpha=alpha, beta=beta,\n",
+        "            alpha=alpha / (2 * window.before + 1), beta=beta,\n",
+        (CONTEXTS, "-k", "tflite"),
+        why="the native op (TFLite's builtin LRN) given Caffe's alpha / n "
+            "instead of the per-term alpha"),
+    Mutation(
+        "context-onnx-tensorflow-export-not-seen", PACKAGE,
+        'if (frame.f_code.co_name == "export_onnx"',
+        'if (frame.f_code.co_name == "export_saved_model"',
+        ("tests/test_export.py", "-k", "exported_model_equals"),
+        why="Keras's ONNX export on TensorFlow not recognized: the graph "
+            "holds the formula's nodes instead of one LRN"),
+    Mutation(
+        "context-onnx-jax-alpha-per-term", PACKAGE,
+        'alpha=float(params["alpha"] * params["size"]),',
+        'alpha=float(params["alpha"]),',
+        (CONTEXTS, "-k", "onnx"), JAX,
+        why="jax2onnx's LRN node given the per-term alpha (ONNX divides by "
+            "size)"),
+    Mutation(
+        "context-onnx-torch-alpha-per-term", PACKAGE,
+        'y = g.op("LRN", x, alpha_f=alpha * onnx_size,',
+        'y = g.op("LRN", x, alpha_f=alpha,',
+        (CONTEXTS, "-k", "onnx"), TORCH,
+        why="TorchScript's LRN node given the per-term alpha (ONNX divides "
+            "by size)"),
+    Mutation(
+        "context-jax-jit-shifted-sides", PACKAGE,
+        "    for shift in range(1, after + 1):\n",
+        "    for shift in range(1, before + 1):\n",
+        (CONTEXTS, "-k", "jax_jit"), JAX,
+        why="JAX's shifted-copies sum adds `before` copies after the "
+            "centre: even windows one element off"),
+    Mutation(
+        "context-torch-compile-rsqrt", PACKAGE,
+        "        return torch.rsqrt(t)\n",
+        "        return torch.sqrt(t)\n",
+        (CONTEXTS, "-k", "torch_compile"), TORCH,
+        why="torch.compile's out-of-place power: t ** 0.5 for beta = 0.5"),
 )
 
 
@@ -275,9 +374,17 @@ def copy_repository(destination):
         shutil.copy2(source, target)
 
 
-def run(mutation, copy, pytest_args=()):
-    """Plants `mutation` in `copy`, runs its tests there, restores the
-    file; returns (status, seconds, detail)."""
+def python_path(copy, environ=os.environ):
+    """`PYTHONPATH` with the copy first and what was on it kept after."""
+    return os.pathsep.join(
+        [copy] + [p for p in environ.get("PYTHONPATH", "").split(os.pathsep)
+                  if p])
+
+
+def run(mutation, copy, pytest_args=(), backends=None):
+    """Plants `mutation` in `copy`, runs its tests there under each of its
+    backends (or `backends`), restores the file; returns (status, seconds,
+    detail): "caught" only where every backend's run failed."""
     path, problem = locate(mutation, copy)
     if path is None:
         return "stale", 0.0, problem
@@ -285,35 +392,44 @@ def run(mutation, copy, pytest_args=()):
         original = f.read()
     with open(path, "w", encoding="utf-8") as f:
         f.write(original.replace(mutation.original, mutation.mutated))
-    env = dict(os.environ, PYTHONPATH=copy, KERAS_BACKEND=mutation.backend,
-               PYTHONDONTWRITEBYTECODE="1")
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p",
                "no:cacheprovider", *pytest_args, *mutation.tests]
     start = time.perf_counter()
+    results = []
     try:
-        result = subprocess.run(command, cwd=copy, env=env,
-                                capture_output=True, text=True)
+        for backend in backends or mutation.backends:
+            env = dict(os.environ, PYTHONPATH=python_path(copy),
+                       KERAS_BACKEND=backend, PYTHONDONTWRITEBYTECODE="1")
+            results.append((backend, subprocess.run(
+                command, cwd=copy, env=env, capture_output=True, text=True)))
     finally:
         with open(path, "w", encoding="utf-8") as f:
             f.write(original)
     seconds = time.perf_counter() - start
-    lines = result.stdout.strip().splitlines()
-    detail = lines[-1] if lines else result.stderr.strip()[-200:]
-    status = {0: "MISSED", 1: "caught"}.get(result.returncode, "error")
-    if result.returncode == 2 and re.search(r"\b\d+ failed\b", detail):
-        # pytest-xdist (`-n`) ends a run that `-x` stopped at a failure with
-        # status 2, "interrupted"
-        status = "caught"
-    return status, seconds, detail
+    statuses, details = [], []
+    for backend, result in results:
+        lines = result.stdout.strip().splitlines()
+        detail = lines[-1] if lines else result.stderr.strip()[-200:]
+        status = {0: "MISSED", 1: "caught"}.get(result.returncode, "error")
+        if result.returncode == 2 and re.search(r"\b\d+ failed\b", detail):
+            # pytest-xdist (`-n`) ends a run that `-x` stopped at a failure
+            # with status 2, "interrupted"
+            status = "caught"
+        statuses.append(status)
+        details.append(f"{backend}: {detail}")
+    status = next((s for s in ("error", "MISSED") if s in statuses),
+                  "caught")
+    return status, seconds, "; ".join(details)
 
 
 def table(rows):
-    lines = ["| mutation | file | tests | result | s | pytest |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| mutation | file | backends | tests | result | s | pytest |",
+             "|---|---|---|---|---|---|---|"]
     for mutation, path, status, seconds, detail in rows:
         lines.append(
-            f"| {mutation.name} | {path} | `{shlex.join(mutation.tests)}` | "
-            f"{status} | {seconds:.0f} | {detail.replace('|', '/')} |")
+            f"| {mutation.name} | {path} | {', '.join(mutation.backends)} | "
+            f"`{shlex.join(mutation.tests)}` | {status} | {seconds:.0f} | "
+            f"{detail.replace('|', '/')} |")
     return "\n".join(lines)
 
 
@@ -324,11 +440,15 @@ def main(argv=None):
                              "run nothing")
     parser.add_argument("--only", default="",
                         help="comma-separated entry names")
+    parser.add_argument("--backend", default="",
+                        help="only the entries whose code path is on this "
+                             "backend, planted and tested under it")
     parser.add_argument("--pytest-args", default="",
                         help="extra pytest arguments, e.g. '-n 2'")
     args = parser.parse_args(argv)
     selected = [m for m in MUTATIONS
-                if not args.only or m.name in args.only.split(",")]
+                if (not args.only or m.name in args.only.split(","))
+                and (not args.backend or args.backend in m.backends)]
     unknown = set(filter(None, args.only.split(","))) - {
         m.name for m in MUTATIONS}
     if unknown:
@@ -346,7 +466,9 @@ def main(argv=None):
     with tempfile.TemporaryDirectory(prefix="mutation-") as copy:
         copy_repository(copy)
         for m in selected:
-            status, seconds, detail = run(m, copy, args.pytest_args.split())
+            status, seconds, detail = run(
+                m, copy, args.pytest_args.split(),
+                (args.backend,) if args.backend else None)
             path, _ = locate(m, copy)
             rows.append((m, os.path.relpath(path, copy) if path else m.files,
                          status, seconds, detail))
