@@ -39,17 +39,21 @@ CORE_MODULES = {
 
 
 def pytest_collection_modifyitems(config, items):
+    """Marks the `core` modules, and deselects the tests of another backend:
+    they are not skips (nothing is missing here), CI's run of their backend
+    runs them, and the summary counts them."""
+    other_backend = []
     for item in items:
         if item.module is not None and (
                 item.module.__name__.rpartition(".")[2] in CORE_MODULES):
             item.add_marker(pytest.mark.core)
         wanted = [b for b in BACKENDS if item.get_closest_marker(b)]
         if wanted and BACKEND not in wanted:
-            reason = skips.backend_reason(wanted)
-            if item.get_closest_marker("gpu"):
-                reason = (f"{skips.GPU_PREFIX} and "
-                          f"{reason.removeprefix('needs ')}")
-            item.add_marker(pytest.mark.skip(reason=reason))
+            other_backend.append(item)
+    if other_backend:
+        config.hook.pytest_deselected(items=other_backend)
+        items[:] = [item for item in items if item not in other_backend]
+        skips.OTHER_BACKEND.extend(item.nodeid for item in other_backend)
 
 
 def pytest_runtest_logreport(report):

@@ -27,6 +27,9 @@ import shutil
 # sees all the workers' reports)
 RECORDED = []
 
+# node ids of the tests deselected because they run under another backend
+OTHER_BACKEND = []
+
 BACKEND_PREFIX = "needs KERAS_BACKEND="
 GPU_PREFIX = "needs a GPU"
 _MISSING_PEER = re.compile(
@@ -125,6 +128,10 @@ def summary(backend, recorded=None):
     lines = [f"skips under KERAS_BACKEND={backend}: {len(recorded)}"]
     lines += [f"  {count:4d}  {reason}"
               for reason, count in by_reason.most_common()]
+    if OTHER_BACKEND:
+        lines.append(f"deselected under KERAS_BACKEND={backend}: "
+                     f"{len(OTHER_BACKEND)} tests marked for another "
+                     "backend (CI runs each backend)")
     problems = unexplained(backend, recorded)
     if problems:
         lines.append("skips without a reason in tests/skips.py (the session "
