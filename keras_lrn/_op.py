@@ -169,6 +169,8 @@ def _grouped(x, shape, groups, data_format, compute):
         ValueError: naming `groups` where it does not divide the channels.
     """
     _arguments.validate_groups_divide_channels(shape, groups, data_format)
+    # the batch as -1: it stays dynamic in exported graphs
+    shape = (-1,) + shape[1:]
     if None in shape:
         lengths = ops.shape(x)  # lengths unknown while tracing: tensors
         shape = tuple(lengths[axis] if length is None else length
@@ -176,7 +178,7 @@ def _grouped(x, shape, groups, data_format, compute):
     if data_format == "channels_last":
         grouped = shape[:-1] + (groups, shape[-1] // groups)
     else:
-        grouped = (shape[0] * groups, shape[1] // groups) + shape[2:]
+        grouped = (-1, shape[1] // groups) + shape[2:]
     return ops.reshape(compute(ops.reshape(x, grouped)), shape)
 
 
