@@ -9,6 +9,10 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "gpu: needs a GPU (runs through KERAS_BACKEND=jax there)"
     )
+    config.addinivalue_line(
+        "markers", "distributed: starts several processes that train "
+        "together over loopback ports (tests/test_multiprocess.py)"
+    )
 
 
 @pytest.fixture
