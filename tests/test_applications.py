@@ -509,9 +509,14 @@ def test_every_application_has_its_published_lrn(name, variant):
     norms = _lrn_layers(_application(name, variant))
     assert len(norms) == 2
     x = _features(channels=8, seed=3).astype("float64") * 3.0
-    reference_output = reference.lrn(x, size=size, alpha=alpha, beta=beta,
-                                     bias=bias)
     for layer in norms:
+        # the original normalizes per GPU tower (groups=2), the others across
+        # all channels: the formula run once per group
+        assert layer.groups == (2 if (name, variant) == ("AlexNet", "original")
+                                else 1)
+        reference_output = np.concatenate(
+            [reference.lrn(part, size=size, alpha=alpha, beta=beta, bias=bias)
+             for part in np.split(x, layer.groups, axis=-1)], axis=-1)
         assert layer.size == size and layer.mode == "across_channels"
         assert layer.alpha == pytest.approx(alpha, rel=1e-6)
         assert layer.beta == pytest.approx(beta, rel=1e-6)
