@@ -187,6 +187,7 @@ class Config:
     out_dir: str = "alexnet_run"
     progress: str = "auto"        # "auto": a live bar on a terminal, else one line per epoch
     save_model: bool = True       # write alexnet_final.keras (off for the ci smoke run)
+    distribute: bool = False      # data parallel over every device (and process)
 
 
 FC_BIAS_NOTE = """\
@@ -411,7 +412,7 @@ def evaluate_ten_crop(model, cfg, raw, mean):
     for crops, labels in raw.map(crops_map).batch(max(1, cfg.batch_size // n_crops)):
         b = tf.shape(crops)[0]
         flat = tf.reshape(crops, (-1, cfg.image_size, cfg.image_size, 3))
-        probs = model.predict_on_batch(flat)
+        probs = model.predict_on_batch(flat.numpy())  # (a NumPy array: JAX's DataParallel)
         probs = np.asarray(probs, dtype="float32").reshape(int(b), n_crops, -1).mean(1)
         order = np.argsort(-probs, axis=1)
         labels = labels.numpy()
@@ -425,14 +426,42 @@ def evaluate_ten_crop(model, cfg, raw, mean):
 # Model and training
 # --------------------------------------------------------------------------
 
-def device_setup():
-    """Mixed precision + XLA on GPU; MirroredStrategy with several GPUs."""
+def device_setup(distribute=False):
+    """Mixed precision + XLA on GPU; MirroredStrategy with several GPUs.
+
+    With `distribute` (`--distribute`): data parallel over every device, on
+    JAX with Keras's `DataParallel` across every process too (started with
+    the `KERAS_DISTRIBUTION_JOB_ADDRESSES`, `_NUM_PROCESSES` and
+    `_PROCESS_ID` variables: docs/guides/distributed.md), on TensorFlow with
+    `MirroredStrategy` over this process's devices."""
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         keras.mixed_precision.set_global_policy("mixed_float16")
-    strategy = (tf.distribute.MirroredStrategy() if len(gpus) > 1
+    if distribute and keras.backend.backend() == "jax":
+        if int(os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES", "1")) > 1:
+            keras.distribution.initialize()
+        keras.distribution.set_distribution(keras.distribution.DataParallel(
+            devices=keras.distribution.list_devices()))
+        return tf.distribute.get_strategy(), bool(gpus)
+    strategy = (tf.distribute.MirroredStrategy() if len(gpus) > 1 or distribute
                 else tf.distribute.get_strategy())
     return strategy, bool(gpus)
+
+
+def describe_distribution(strategy):
+    """How many processes and devices train, for the banner."""
+    distribution = keras.distribution.distribution()
+    if distribution is not None:
+        import jax
+
+        devices = int(np.prod(distribution.device_mesh.shape))
+        processes = jax.process_count()
+        return (f"{processes} process{'es' if processes > 1 else ''}, "
+                f"{_plural(devices, 'device')} (Keras DataParallel)")
+    replicas = strategy.num_replicas_in_sync
+    how = (f" ({type(strategy).__name__})"
+           if strategy is not tf.distribute.get_strategy() or replicas > 1 else "")
+    return f"1 process, {_plural(replicas, 'device')}{how}"
 
 
 def build_model(cfg, num_classes, jit_compile="auto"):
@@ -615,7 +644,7 @@ def describe_device(on_gpu):
     return f"{len(names)} GPU(s): {', '.join(names)}; mixed_float16"
 
 
-def print_banner(cfg, on_gpu, progress):
+def print_banner(cfg, on_gpu, progress, strategy=None):
     out_dir = os.path.abspath(cfg.out_dir)
     fc_bias = "1 (the paper)" if cfg.fc_bias is None else f"{cfg.fc_bias:g}"
     data = {"digits": "scikit-learn's bundled 8x8 digits (offline)",
@@ -638,6 +667,8 @@ def print_banner(cfg, on_gpu, progress):
            if cfg.train_limit or cfg.val_limit or cfg.test_limit else ""))
     say(f"  backend        {keras.backend.backend()}")
     say(f"  device         {describe_device(on_gpu)}")
+    if strategy is not None:
+        say(f"  distribution   {describe_distribution(strategy)}")
     say(f"  versions       keras-lrn {keras_lrn.__version__}, Keras {keras.__version__}, "
         f"TensorFlow {tf.__version__}, NumPy {np.__version__}, "
         f"Python {platform.python_version()}")
@@ -679,8 +710,8 @@ def run(cfg):
     (model, history, results)."""
     t0 = time.time()
     progress = resolve_progress(cfg.progress)
-    strategy, on_gpu = device_setup()
-    print_banner(cfg, on_gpu, progress)
+    strategy, on_gpu = device_setup(cfg.distribute)
+    print_banner(cfg, on_gpu, progress, strategy)
     keras.utils.set_random_seed(cfg.seed)
     train_raw, val_raw, test_raw, num_classes = load_raw(cfg)
     stats = colour_statistics(train_raw, cfg.resize_size)
@@ -718,7 +749,7 @@ def run(cfg):
                                   "alexnet_final.keras")
         model.save(final_path)
         reloaded = keras.models.load_model(final_path)
-        batch = next(iter(val))[0][:4]
+        batch = next(iter(val))[0][:4].numpy()
         same = np.allclose(model.predict_on_batch(batch), reloaded.predict_on_batch(batch),
                            rtol=1e-5, atol=1e-6)
         if not same:
@@ -842,6 +873,10 @@ def build_parser():
                    help="replace the results of a finished run in the output folder; without "
                         "it the job stops before training (an interrupted run, with "
                         "<out-dir>/resume/, continues either way); default: off")
+    p.add_argument("--distribute", action="store_true", default=None,
+                   help="data parallel over every device: Keras's DataParallel on JAX "
+                        "(across processes too: docs/guides/distributed.md), "
+                        "MirroredStrategy on TensorFlow")
     p.add_argument("--progress", choices=PROGRESS,
                    help="bar: Keras's live progress bar; epochs: one plain line per epoch; "
                         "default: auto (bar when stdout is a terminal, else epochs)")

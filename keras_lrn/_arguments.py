@@ -115,14 +115,14 @@ def learned_parameters(learnable, window):
 def validate_arguments(
     size=5, alpha=1e-4, beta=0.75, bias=2.0, mode="across_channels",
     data_format=None, even_window_side="after", implementation="auto",
-    learnable=False, window="box", window_scale=None,
+    learnable=False, window="box", window_scale=None, groups=1,
 ):
     """Checks every argument of LRN; returns them as plain Python values.
 
     Returns:
         A dict of the arguments, named as here, plus `learned` (the names
-        of the learned parameters, see `learned_parameters`): `size` an
-        `int`, `alpha`, `beta`, `bias` and `window_scale` floats (or
+        of the learned parameters, see `learned_parameters`): `size` and
+        `groups` `int`s, `alpha`, `beta`, `bias` and `window_scale` floats (or
         `None`), `data_format` resolved from `None`.
 
     Raises:
@@ -180,8 +180,53 @@ def validate_arguments(
         _dispatch.raise_if_native_unavailable(
             _dispatch.native_unavailable_reason(
                 mode, arguments["size"], arguments["data_format"]))
+    arguments["groups"] = groups_argument(groups, mode, implementation)
     arguments["learned"] = learned
     return arguments
+
+
+def groups_argument(groups, mode, implementation):
+    """`groups` as an `int`: a positive integer, and 1 in mode
+    "within_channel" (whose window never leaves its channel, so there is
+    nothing to keep inside a group) and with implementation="native"
+    (`tf.nn.local_response_normalization`'s window spans every channel).
+
+    Raises:
+        ValueError: naming `groups`.
+    """
+    groups = integer_argument("groups", groups, 1)
+    if groups > 1 and mode != "across_channels":
+        raise ValueError(
+            "Argument `groups` keeps the across-channel window inside each "
+            "group of channels; in mode 'within_channel' every window is "
+            "already inside one channel, so groups must be 1. "
+            f"Received: groups={groups!r} with mode={mode!r}"
+        )
+    if groups > 1 and implementation == "native":
+        raise ValueError(
+            "implementation='native' calls tf.nn.local_response_normalization,"
+            " whose window spans every channel: it cannot keep windows inside "
+            "groups. Use implementation='auto' or 'portable'. "
+            f"Received: groups={groups!r} with implementation='native'"
+        )
+    return groups
+
+
+def validate_groups_divide_channels(shape, groups, data_format):
+    """Checks that `groups` splits the channel axis of an input of `shape`
+    into equal groups.
+
+    Raises:
+        ValueError: naming `groups`, the channel count and the input shape.
+    """
+    channels = shape[-1 if data_format == "channels_last" else 1]
+    if groups > 1 and channels is not None and channels % groups:
+        raise ValueError(
+            f"Argument `groups` must divide the number of channels into "
+            f"equal groups: {channels} channels cannot be split into "
+            f"{groups} groups. Received: groups={groups}, input "
+            f"shape={tuple(shape)}"
+        )
 
 
 def compute_dtype_of(dtype):

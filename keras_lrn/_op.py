@@ -13,7 +13,7 @@ def local_response_normalization(
     x, size: int = 5, alpha: float = 1e-4, beta: float = 0.75, bias: float = 2.0,
     mode: str = "across_channels", data_format: str | None = None,
     even_window_side: str = "after", implementation: str = "auto",
-    window: str = "box", window_scale: float | None = None,
+    window: str = "box", window_scale: float | None = None, groups: int = 1,
 ):
     """Local Response Normalization (Krizhevsky et al., 2012).
 
@@ -32,7 +32,10 @@ def local_response_normalization(
     their alpha by the window: see `LocalResponseNormalization.from_caffe`
     and its siblings. With `window="exponential"` (across channels) every
     channel c' weighs `exp(-|c - c'| / window_scale)` in the sum of channel
-    c, and `size` is unused. This is the computation of
+    c, and `size` is unused. With `groups`, the channels split into
+    `groups` equal contiguous groups and no window crosses a group's edge
+    (zero padding at each edge): the normalization of AlexNet's two GPU
+    towers. This is the computation of
     `keras_lrn.LocalResponseNormalization`, with fixed parameters.
 
     Cost is bounded by the input, whatever `size`: a window longer than an
@@ -71,6 +74,9 @@ def local_response_normalization(
             channels; see above).
         window_scale: The exponential window's decay length, in channels
             (> 0); only with `window="exponential"`.
+        groups: The number of equal contiguous channel groups the window
+            stays inside (mode "across_channels"); it must divide the
+            channels. Defaults to 1 (one group: every channel).
 
     Returns:
         A tensor of the shape and dtype of `x`. Half-precision inputs are
@@ -91,7 +97,7 @@ def local_response_normalization(
     arguments = _arguments.validate_arguments(
         size, alpha, beta, bias, mode, data_format, even_window_side,
         implementation, learnable=False, window=window,
-        window_scale=window_scale,
+        window_scale=window_scale, groups=groups,
     )
     del arguments["learned"]
     if not keras.utils.is_keras_tensor(x):
@@ -105,7 +111,7 @@ def local_response_normalization(
 
 def normalize(x, size, alpha, beta, bias, mode, data_format,
               even_window_side, implementation, window="box",
-              window_scale=None, learned=()):
+              window_scale=None, learned=(), groups=1):
     """`local_response_normalization` for validated arguments.
 
     The one door to the computation, for every configuration: the layer
@@ -121,13 +127,17 @@ def normalize(x, size, alpha, beta, bias, mode, data_format,
             size=size, alpha=alpha, beta=beta, bias=bias, mode=mode,
             data_format=data_format, even_window_side=even_window_side,
             implementation=implementation, window=window,
-            window_scale=window_scale,
+            window_scale=window_scale, groups=groups,
         ).symbolic_call(x)
     x = ops.convert_to_tensor(x)
     shape = _static_shape(x)
     _arguments.validate_input(shape, x.dtype, mode, data_format)
     if 0 in shape:
         return x
+    if groups > 1:
+        return _grouped(x, shape, groups, data_format, lambda part: normalize(
+            part, size, alpha, beta, bias, mode, data_format,
+            even_window_side, implementation, window, window_scale, learned))
     if window == "exponential":
         lrn_window = _kernels.ExponentialWindow.of(shape, data_format)
     else:
@@ -140,6 +150,37 @@ def normalize(x, size, alpha, beta, bias, mode, data_format,
         return _kernels.native_lrn(x, lrn_window, alpha, beta, bias)
     return _kernels.lrn(x, lrn_window, alpha, beta, bias, window_scale,
                         learned)
+
+
+def _grouped(x, shape, groups, data_format, compute):
+    """`compute` (ungrouped LRN across channels) within each of `groups`
+    equal contiguous channel groups of `x`, an input of `shape`.
+
+    A reshape gives each group its own channel axis, of `channels // groups`
+    channels, so that the window runs along it and stops at the group's
+    edges (zero padding there) and no window, box or exponential, crosses
+    into the next group: channels_last `(batch, *spatial, channels)` becomes
+    `(batch, *spatial, groups, channels // groups)`, channels_first
+    `(batch, channels, *spatial)` becomes
+    `(batch * groups, channels // groups, *spatial)`. Neither copies the
+    input, and no group's values meet another's, so channels sharded across
+    devices on group boundaries need no communication.
+
+    Raises:
+        ValueError: naming `groups` where it does not divide the channels.
+    """
+    _arguments.validate_groups_divide_channels(shape, groups, data_format)
+    # the batch as -1: it stays dynamic in exported graphs
+    shape = (-1,) + shape[1:]
+    if None in shape:
+        lengths = ops.shape(x)  # lengths unknown while tracing: tensors
+        shape = tuple(lengths[axis] if length is None else length
+                      for axis, length in enumerate(shape))
+    if data_format == "channels_last":
+        grouped = shape[:-1] + (groups, shape[-1] // groups)
+    else:
+        grouped = (-1, shape[1] // groups) + shape[2:]
+    return ops.reshape(compute(ops.reshape(x, grouped)), shape)
 
 
 def _static_shape(x):

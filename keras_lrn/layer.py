@@ -126,6 +126,15 @@ class LocalResponseNormalization(keras.layers.Layer):
         window_scale: The exponential window's decay length lambda, in
             channels (at least 0.0115 in float32, 0.0014 in float64); only
             with window="exponential".
+        groups: The number of equal contiguous channel groups that windows
+            stay inside (mode "across_channels"): the channels split into
+            `groups` groups, each normalized on its own with zero padding
+            at its edges, as AlexNet's two GPU towers were (cuda-convnet ran
+            one LRN layer per tower). Defaults to 1. It must divide the
+            channels (checked at build). Mode "within_channel" takes only
+            1: its windows never leave their channel. No other framework's
+            LRN computes groups > 1, so `to_caffe()` and siblings refuse a
+            grouped layer.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
 
     Input shape:
@@ -173,14 +182,16 @@ class LocalResponseNormalization(keras.layers.Layer):
         learnable: bool | list[str] | tuple[str, ...] = False,
         window: str = "box",
         window_scale: float | None = None,
+        groups: int = 1,
         **kwargs,
     ):
         _raise_for_convention_keywords(kwargs)
         super().__init__(**kwargs)
         arguments = _arguments.validate_arguments(
             size, alpha, beta, bias, mode, data_format, even_window_side,
-            implementation, learnable, window, window_scale,
+            implementation, learnable, window, window_scale, groups,
         )
+        self.groups = arguments["groups"]
         self.size = arguments["size"]
         self.mode = mode
         self.data_format = arguments["data_format"]
@@ -237,6 +248,8 @@ class LocalResponseNormalization(keras.layers.Layer):
             initial["alpha"], initial["beta"], initial["bias"],
             self.compute_dtype, initial["window_scale"],
         )
+        _arguments.validate_groups_divide_channels(
+            input_shape, self.groups, self.data_format)
         if self.implementation == "native":
             _dispatch.raise_if_native_unavailable(
                 _dispatch.native_unavailable_reason(
@@ -283,6 +296,7 @@ class LocalResponseNormalization(keras.layers.Layer):
             implementation=self.implementation,
             window=self.window,
             learned=self.learned_parameters,
+            groups=self.groups,
             **values,
         )
 
@@ -384,6 +398,7 @@ class LocalResponseNormalization(keras.layers.Layer):
             ("learnable", self.learnable, False),
             ("window", self.window, "box"),
             ("window_scale", initial["window_scale"], None),
+            ("groups", self.groups, 1),
         ):
             if value != default:
                 config[name] = value
@@ -499,6 +514,14 @@ class LocalResponseNormalization(keras.layers.Layer):
                 "hyperparameters and a box window: it cannot express this "
                 "layer. Received: layer with "
                 f"learnable={self.learnable!r}, window={self.window!r}"
+            )
+        if self.groups != 1:
+            raise ValueError(
+                f"{conventions.CONVENTIONS[convention].name}'s LRN has no "
+                "channel groups (its window spans every channel): it cannot "
+                "express this layer. Use one ungrouped LRN per group of "
+                "channels, as cuda-convnet did. Received: layer with "
+                f"groups={self.groups!r}"
             )
         return conventions.from_canonical(
             conventions.CONVENTIONS[convention], self.size, self.alpha,

@@ -19,6 +19,8 @@ MARKERS = {
              "the other backends)",
     "gpu": "needs a GPU (runs through KERAS_BACKEND=jax there)",
     "slow": "takes tens of seconds (a subprocess or a whole training run)",
+    "distributed": "starts several processes that train together over "
+                   "loopback ports (tests/test_multiprocess.py)",
     "core": "the layer's core behaviour: what CI checks against the lowest "
             "supported Keras",
 }

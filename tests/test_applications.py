@@ -170,9 +170,13 @@ def _features(channels=96, seed=1):
 def test_original_lrn_matches_paper_via_tensorflow(alexnet_original):
     tf = pytest.importorskip("tensorflow")
     x = _features()
-    ref = tf.nn.local_response_normalization(x, depth_radius=2, bias=2.0,
-                                             alpha=1e-4, beta=0.75).numpy()
+    # per GPU tower (groups=2): TensorFlow's op on each half of the channels
+    ref = np.concatenate([
+        tf.nn.local_response_normalization(half, depth_radius=2, bias=2.0,
+                                           alpha=1e-4, beta=0.75).numpy()
+        for half in np.split(x, 2, axis=-1)], axis=-1)
     for layer in _lrn_layers(alexnet_original):
+        assert layer.groups == 2
         fresh = type(layer).from_config(layer.get_config())
         got = keras.ops.convert_to_numpy(fresh(x))
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
@@ -449,8 +453,13 @@ def test_mixed_precision_keeps_float32_predictions_and_finite_lrn(mixed_float16)
     act, normed, probs = [keras.ops.convert_to_numpy(t).astype("float64") for t in probe(x)]
     assert (act ** 2).max() > 65504 and np.abs(act).max() < 60000
     assert np.isfinite(normed).all() and np.isfinite(probs).all()
-    sq = np.pad(act ** 2, ((0, 0), (0, 0), (0, 0), (2, 2)))
-    ref = act / (2.0 + 1e-4 * sum(sq[..., i:i + act.shape[-1]] for i in range(5))) ** 0.75
+    # per GPU tower (groups=2): the window stays inside each half
+    halves = []
+    for half in np.split(act, 2, axis=-1):
+        sq = np.pad(half ** 2, ((0, 0), (0, 0), (0, 0), (2, 2)))
+        window = sum(sq[..., i:i + half.shape[-1]] for i in range(5))
+        halves.append(half / (2.0 + 1e-4 * window) ** 0.75)
+    ref = np.concatenate(halves, axis=-1)
     np.testing.assert_allclose(normed, ref, rtol=2e-3, atol=2e-3 * np.abs(ref).max())
     np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
 
@@ -499,9 +508,14 @@ def test_every_application_has_its_published_lrn(name, variant):
     norms = _lrn_layers(_application(name, variant))
     assert len(norms) == 2
     x = _features(channels=8, seed=3).astype("float64") * 3.0
-    reference_output = reference.lrn(x, size=size, alpha=alpha, beta=beta,
-                                     bias=bias)
     for layer in norms:
+        # the original normalizes per GPU tower (groups=2), the others across
+        # all channels: the formula run once per group
+        assert layer.groups == (2 if (name, variant) == ("AlexNet", "original")
+                                else 1)
+        reference_output = np.concatenate(
+            [reference.lrn(part, size=size, alpha=alpha, beta=beta, bias=bias)
+             for part in np.split(x, layer.groups, axis=-1)], axis=-1)
         assert layer.size == size and layer.mode == "across_channels"
         assert layer.alpha == pytest.approx(alpha, rel=1e-6)
         assert layer.beta == pytest.approx(beta, rel=1e-6)

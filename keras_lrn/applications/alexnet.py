@@ -18,9 +18,13 @@ ZOO_LRN = {"size": 5, "alpha": 1e-4, "beta": 0.75, "bias": 1.0}
 #     (effective per-term alpha 2e-5).
 #   * cuda-convnet2 layer configs (e.g. layers-imagenet-1gpu.cfg):
 #     size=5, scale=0.0001 (divided by size), pow=0.75, minDiv=2.
+# The original normalizes within each GPU tower (groups=2), as cuda-convnet2's
+# layers/layers-imagenet-2gpu-model.cfg does with one cmrnorm layer per tower
+# ([rnorm1a]/[rnorm1b]: channels=48, [rnorm2a]/[rnorm2b]: channels=128).
 _LRN_FACTORIES = {
     "original": lambda **kw: LocalResponseNormalization(
-        size=5, alpha=1e-4, beta=0.75, bias=2.0, mode="across_channels", **kw
+        size=5, alpha=1e-4, beta=0.75, bias=2.0, mode="across_channels",
+        groups=2, **kw
     ),
     "caffenet": lambda **kw: LocalResponseNormalization.from_caffe(
         local_size=5, alpha=1e-4, beta=0.75, k=1.0,
@@ -68,7 +72,17 @@ def AlexNet(
 
     LRN uses the paper's hyperparameters: a window of n=5 channels,
     k=2, alpha=1e-4 applied *per term* of the sum, beta=0.75, i.e.
-    `b = a / (2 + 1e-4 * sum(a**2)) ** 0.75`.
+    `b = a / (2 + 1e-4 * sum(a**2)) ** 0.75`, within each GPU tower
+    (`groups=2`): the two-GPU network normalized the 48 + 48 maps of conv1
+    and the 128 + 128 of conv2 with one layer per tower, so no window
+    crosses from one tower's channels into the other's (channels 47 and 48,
+    127 and 128). cuda-convnet2's two-GPU layer definition,
+    `layers/layers-imagenet-2gpu-model.cfg`, holds `[rnorm1a]`
+    (`type=cmrnorm, inputs=conv1a, channels=48, size=5`), `[rnorm1b]`
+    (`inputs=conv1b`), and `[rnorm2a]`/`[rnorm2b]` with `channels=128`.
+    The Caffe and zoo variants normalize across all channels, as their
+    definitions do. (Before keras-lrn 0.2 the original normalized across
+    all channels too.)
 
     `variant="caffenet"` is Caffe's `bvlc_reference_caffenet` ordering:
     max-pool *before* normalization, and Caffe's LRN settings
@@ -108,7 +122,9 @@ def AlexNet(
     - Caffe model zoo, `models/bvlc_reference_caffenet/train_val.prototxt`
         (https://github.com/BVLC/caffe).
     - cuda-convnet2 layer definitions
-        (https://github.com/akrizhevsky/cuda-convnet2).
+        (https://github.com/akrizhevsky/cuda-convnet2): the two-GPU model
+        `layers/layers-imagenet-2gpu-model.cfg` (one `cmrnorm` layer per
+        tower) and its `layers/layer-params-imagenet-2gpu-model.cfg`.
 
     Args:
         include_top: whether to include the fully-connected layers fc6-fc8.
@@ -137,7 +153,8 @@ def AlexNet(
             Chung & Miller, ICLR 2022) at the same two positions (after
             conv1 and conv2; the paper normalizes after all five convs),
             with an exponential window of 2.5 channels and alpha, beta,
-            bias and window_scale trainable from the variant's values.
+            bias and window_scale trainable from the variant's values
+            (and its groups: per tower in the original).
         group_implementation: `"native"` (`Conv2D(groups=2)`) or
             `"towers"` (explicit split/conv/concatenate).
         dropout: dropout rate before fc7 and fc8 (paper: 0.5).
