@@ -7,7 +7,6 @@ tests/reference.py run once per group, on the backend under test, under XLA,
 through `.keras` files and ONNX export.
 """
 
-import importlib.util
 import pathlib
 
 import keras
@@ -258,8 +257,7 @@ def test_functional_op_takes_groups(rng):
                                   keras.ops.convert_to_numpy(y))
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow",
-                    reason="a tf.function traced with unknown lengths")
+@pytest.mark.tensorflow  # a tf.function traced with unknown lengths
 def test_unknown_batch_and_spatial_lengths_when_traced(rng):
     import tensorflow as tf
 
@@ -425,8 +423,7 @@ def test_within_channel_refuses_groups():
     assert keras_lrn.LRN(groups=1, mode="within_channel").groups == 1
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow",
-                    reason="elsewhere 'native' is refused for the backend")
+@pytest.mark.tensorflow  # elsewhere 'native' is refused for the backend
 def test_native_refuses_groups():
     with pytest.raises(ValueError, match=r"cannot keep windows inside "
                        r"groups.*Received: groups=2"):
@@ -454,18 +451,17 @@ EXPORTER = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "torch"}[
     BACKEND]
 
 
-@pytest.mark.skipif(
-    importlib.util.find_spec("onnxruntime") is None
-    or importlib.util.find_spec(EXPORTER) is None,
-    reason=f"needs onnxruntime and {EXPORTER} (keras-lrn's test extra)")
-@pytest.mark.parametrize("native", [False, True],
-                         ids=["export", "native_for_export"])
+@pytest.mark.parametrize("native", [
+    False,
+    # native_for_export switches TensorFlow's op
+    pytest.param(True, marks=pytest.mark.tensorflow),
+], ids=["export", "native_for_export"])
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
 def test_onnx_export_runs_in_onnxruntime(rng, tmp_path, data_format, native):
-    if native and BACKEND != "tensorflow":
-        pytest.skip("native_for_export switches TensorFlow's op")
-    import onnx
-    import onnxruntime
+    # the exporter and onnxruntime come with keras-lrn's test extra
+    pytest.importorskip(EXPORTER)
+    onnx = pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
 
     shape = (3, 3, 12) if data_format == "channels_last" else (12, 3, 3)
     inputs = keras.Input(shape)

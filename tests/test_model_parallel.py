@@ -24,6 +24,10 @@ import sys
 import keras
 import pytest
 
+# runs once, in the jax backend's run of the suite (a JAX subprocess on 4
+# virtual devices)
+pytestmark = pytest.mark.jax
+
 ROOT = pathlib.Path(__file__).parents[1]
 COLLECTIVES = ("all-gather", "all-reduce", "collective-permute", "all-to-all",
                "reduce-scatter")
@@ -129,9 +133,6 @@ print("RESULTS " + json.dumps(results))
 
 @pytest.fixture(scope="module")
 def results():
-    if keras.backend.backend() != "jax":
-        pytest.skip("runs once, in the jax backend's run of the suite "
-                    "(a JAX subprocess on 4 virtual devices)")
     try:
         completed = subprocess.run(
             [sys.executable, "-c", SCRIPT], capture_output=True, text=True,

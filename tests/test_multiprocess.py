@@ -229,17 +229,15 @@ def check_like_one_process(results):
         np.testing.assert_array_equal(a, b)
 
 
-def _only_in(backend):
-    if keras.backend.backend() != backend:
-        pytest.skip(f"runs once, in the {backend} backend's run of the suite "
-                    "(its processes start their own backend)")
-
-
+# runs once, in the jax backend's run of the suite (its processes
+# start their own backend)
+@pytest.mark.jax
 def test_two_jax_processes_train_alexnet_like_one(tmp_path):
-    _only_in("jax")
     check_like_one_process(run_processes("jax", JAX, tmp_path))
 
 
+# runs once, in the tensorflow backend's run of the suite (its processes
+# start their own backend)
+@pytest.mark.tensorflow
 def test_two_tensorflow_workers_train_alexnet_like_one(tmp_path):
-    _only_in("tensorflow")
     check_like_one_process(run_processes("tensorflow", TENSORFLOW, tmp_path))
