@@ -47,7 +47,8 @@ def test_one_mutation_is_planted_in_a_copy_and_caught():
     if keras.backend.backend() != "tensorflow":
         pytest.skip("runs once, in the tensorflow backend's run of the suite "
                     "(the entry runs its tests under TensorFlow)")
-    target = os.path.join(ROOT, "keras_lrn", "applications", "zoo.py")
+    target = os.path.join(ROOT, "keras_lrn", "applications",
+                          "_onnx_reader.py")
     with open(target, "rb") as f:
         before = f.read()
     result = subprocess.run(

@@ -24,7 +24,7 @@ import keras
 
 from keras_lrn import LocalResponseNormalization
 from keras_lrn import applications
-from keras_lrn.applications import _common, zoo
+from keras_lrn.applications import _common, _onnx_reader, zoo
 from keras_lrn.applications import (ZOO_NETWORKS, AlexNet, GoogLeNet, ZFNet,
                                     decode_predictions, from_onnx_zoo,
                                     preprocess_input)
@@ -439,7 +439,7 @@ def _tiny_onnx(seed=0):
 def _read_verified(path, model=None):
     """What a loader does with the file: read, recognize, verify, and (given
     a Keras model) assign."""
-    graph = zoo.read(path)
+    graph = _onnx_reader.read(path)
     network = zoo.identify(graph, (TINY,))
     zoo.verify(graph, network)
     if model is not None:
@@ -749,7 +749,7 @@ def test_random_graph_edits(scratch, tiny_keras, data):
 # --------------------------------------------------------------------------
 # Amplification and graph checks (issue 20): the graph is recognized from
 # its declarations before any weight is read, each stored tensor is read
-# once, and the bytes all stored tensors declare are within zoo.MAX_BYTES.
+# once, and the bytes all stored tensors declare are within _onnx_reader.MAX_BYTES.
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("attribute, value", [
@@ -824,10 +824,10 @@ def test_sparse_external_data_beyond_the_budget_is_refused_unread(tmp_path):
     path = _shared_conv_file(tmp_path / "sparse.onnx", 108_000_000, nodes=8,
                              external="w.bin")
     nbytes = os.path.getsize(tmp_path / "w.bin")
-    assert os.path.getsize(path) < 1000 and nbytes > zoo.MAX_BYTES
+    assert os.path.getsize(path) < 1000 and nbytes > _onnx_reader.MAX_BYTES
     error, peak = _peak_bytes(lambda: from_onnx_zoo(path))
     assert f"{nbytes} bytes" in str(error), str(error)
-    assert str(zoo.MAX_BYTES) in str(error)
+    assert str(_onnx_reader.MAX_BYTES) in str(error)
     assert str(error).endswith(f"Received: path={path!r}")
     assert peak < 2**20, peak
 
@@ -848,9 +848,9 @@ def test_total_declared_bytes_are_budgeted(tmp_path, monkeypatch):
     # before anything is read
     path = _save(_tiny_onnx(), tmp_path / "tiny.onnx")
     total = 4 * (4 * 3 * 3 * 3 + 4 + 2 * 36 + 2) + 8 * 2  # + the Constant
-    monkeypatch.setattr(zoo, "MAX_BYTES", total)
+    monkeypatch.setattr(_onnx_reader, "MAX_BYTES", total)
     assert len(_read_verified(path).weighted) == 2
-    monkeypatch.setattr(zoo, "MAX_BYTES", total - 1)
+    monkeypatch.setattr(_onnx_reader, "MAX_BYTES", total - 1)
     message = _rejected(path, f"declare {total} bytes in all, more than "
                               f"the {total - 1} bytes")
     assert "tiny.onnx" in message
@@ -860,7 +860,7 @@ def test_zoo_networks_fit_the_budget():
     for network in ZOO_NETWORKS:
         weights = sum(4 * int(np.prod(shape)) for layer in network.layers
                       for shape in layer.shapes)
-        assert weights <= zoo.MAX_BYTES, network.name
+        assert weights <= _onnx_reader.MAX_BYTES, network.name
     # zfnet512, the largest: 349.0 MB in the zoo's file (87.3M float32)
     assert max(4 * sum(int(np.prod(s)) for layer in n.layers
                        for s in layer.shapes) for n in ZOO_NETWORKS
@@ -871,7 +871,7 @@ def test_declared_shapes_identify_before_any_weight_is_read(tmp_path,
                                                             monkeypatch):
     path = _save(_fake_alexnet(), tmp_path / "bvlcalexnet-12.onnx")
     reads = []
-    monkeypatch.setattr(zoo, "_to_array",
+    monkeypatch.setattr(_onnx_reader, "_to_array",
                         lambda *a: reads.append(a[0].name))
     with pytest.raises(ValueError, match="'conv2' is a Conv with weights"):
         from_onnx_zoo(path)
@@ -1004,10 +1004,10 @@ def test_a_tensor_named_by_two_nodes_is_read_once(tmp_path):
     path = _save(helper.make_model(
         graph, opset_imports=[helper.make_opsetid("", 12)]),
         tmp_path / "shared.onnx")
-    graph = zoo.read(path)
+    graph = _onnx_reader.read(path)
     zoo.verify(graph, SHARED)
     assert graph.store.reads == 0
-    zoo.load(graph)
+    _onnx_reader.load(graph)
     assert graph.store.reads == 4  # w, b, fc_w, fc_b: once each
     first, second = graph.weighted[0][2][0], graph.weighted[1][2][0]
     assert np.asarray(first) is np.asarray(second)
@@ -1023,7 +1023,7 @@ def test_raw_data_shorter_than_its_dims_is_refused(tmp_path, monkeypatch,
                                                    sized_now):
     # small tensors are measured by `read`, large ones (here all, with the
     # threshold at 0) when `load` reads them: both name the file
-    monkeypatch.setattr(zoo, "_SIZED_NOW", sized_now)
+    monkeypatch.setattr(_onnx_reader, "_SIZED_NOW", sized_now)
 
     def edit(graph):
         weight = next(t for t in graph.initializer if t.name == "fc_w")
