@@ -72,18 +72,30 @@ class LocalResponseNormalization(keras.layers.Layer):
     The layer computes in its dtype policy's compute dtype; half-precision
     (float16, bfloat16) values are accumulated in float32 and rounded once,
     so activations whose squares overflow float16 still normalize correctly.
-    When the layer is built, and when learned weights are loaded from a
-    file, the parameters are checked against the compute dtype (float32 for
-    half precision): `bias` a normal number of it, `alpha` 0 or a normal
-    number, `bias ** -beta` at most half its largest number, `2 * alpha *
-    beta` (the gradient's factor) finite and `window_scale` at least
-    `1 / -log(smallest normal)` (0.0115 in float32), below which a
-    neighbour's weight `exp(-1 / window_scale)` underflows; otherwise a
-    `ValueError` names the argument or weight. No accepted configuration
-    and no accepted file turns a finite input into NaN. Results follow the
-    formula while every square and `alpha` times each window's sum are
-    finite in the compute dtype (`|x|` below 1.8e19 in float32 and
-    bfloat16, 1.3e154 in float64); beyond that the output is 0.
+    A half-precision layer (also `mixed_float16` and `mixed_bfloat16`)
+    computes from its input as the caller gives it, not rounded to its
+    dtype first: a finite float32 input above float16's 65504 is normalized
+    from its float32 value (Keras would cast it to inf, and inf / inf is
+    NaN), and the result rounded once to the layer's dtype.
+
+    Every value of `alpha`, `beta`, `bias` and `window_scale` passes one
+    check against the layer's compute dtype and, for a learned parameter,
+    its weight's dtype: in the constructor (also for `from_config` and the
+    converters), when learned weights are loaded from a `.keras` or legacy
+    `.h5` file, and in `set_weights`. With `tiny` and `max` the dtype's
+    smallest normal and largest number: `bias` and a nonzero `alpha`
+    between `tiny` and `max / 2`, `beta` at most `max / (2 * -log(tiny))`
+    (3373 in float16, 1.9e36 in float32), `bias ** -beta` and `2 * alpha *
+    beta` (the gradient's factor) at most `max / 2`, `window_scale` at least
+    `1 / -log(smallest normal)` of the compute dtype (0.0115 in float32),
+    below which a neighbour's weight `exp(-1 / window_scale)` underflows. A
+    learned value is checked as the layer uses it: its logarithm rounded to
+    the weight's dtype, then exponentiated in it. Otherwise a `ValueError`
+    names the value and the bound. No accepted configuration and no
+    accepted file turns a finite input into NaN. Results follow the formula
+    while every square and `alpha` times each window's sum are finite in
+    the compute dtype (`|x|` below 1.8e19 in float32 and bfloat16, 1.3e154
+    in float64); beyond that the output is 0, the formula's limit.
 
     Any `size` costs at most what the input holds: a window wider than an
     axis is clamped to it, which changes no result (see
@@ -132,7 +144,9 @@ class LocalResponseNormalization(keras.layers.Layer):
         window_scale: The exponential window's decay length lambda, in
             channels (at least 0.0115 in float32, 0.0014 in float64); only
             with window="exponential".
-        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`
+            (a float dtype or a policy of one, e.g. "mixed_float16"; any
+            other raises a `ValueError` naming `dtype`).
 
     Input shape:
         A tensor of rank >= 3: `(batch, *spatial, channels)` for
