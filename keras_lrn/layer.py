@@ -1,6 +1,6 @@
 """The `LocalResponseNormalization` Keras layer."""
 
-import math
+import contextlib
 import threading
 
 import keras
@@ -13,6 +13,12 @@ from keras_lrn import _op
 from keras_lrn import conventions
 
 _BUILD_LOCK = threading.Lock()
+# TensorFlow writes the name scope into the name of every op of a graph, so
+# a layer's name costs its length once per op: LRN's call has about 50 ops
+# where Dense's has 10, and a 300 KB name cost 3.7 times Dense's time and
+# memory. The ops of `call` are named under at most this many characters of
+# the layer's name.
+_LONGEST_OP_SCOPE = 256
 # Keywords of other frameworks' LRN that users pass to the layer by habit,
 # and the converter that takes them.
 _CONVENTION_KEYWORDS = {
@@ -66,18 +72,30 @@ class LocalResponseNormalization(keras.layers.Layer):
     The layer computes in its dtype policy's compute dtype; half-precision
     (float16, bfloat16) values are accumulated in float32 and rounded once,
     so activations whose squares overflow float16 still normalize correctly.
-    When the layer is built, and when learned weights are loaded from a
-    file, the parameters are checked against the compute dtype (float32 for
-    half precision): `bias` a normal number of it, `alpha` 0 or a normal
-    number, `bias ** -beta` at most half its largest number, `2 * alpha *
-    beta` (the gradient's factor) finite and `window_scale` at least
-    `1 / -log(smallest normal)` (0.0115 in float32), below which a
-    neighbour's weight `exp(-1 / window_scale)` underflows; otherwise a
-    `ValueError` names the argument or weight. No accepted configuration
-    and no accepted file turns a finite input into NaN. Results follow the
-    formula while every square and `alpha` times each window's sum are
-    finite in the compute dtype (`|x|` below 1.8e19 in float32 and
-    bfloat16, 1.3e154 in float64); beyond that the output is 0.
+    A half-precision layer (also `mixed_float16` and `mixed_bfloat16`)
+    computes from its input as the caller gives it, not rounded to its
+    dtype first: a finite float32 input above float16's 65504 is normalized
+    from its float32 value (Keras would cast it to inf, and inf / inf is
+    NaN), and the result rounded once to the layer's dtype.
+
+    Every value of `alpha`, `beta`, `bias` and `window_scale` passes one
+    check against the layer's compute dtype and, for a learned parameter,
+    its weight's dtype: in the constructor (also for `from_config` and the
+    converters), when learned weights are loaded from a `.keras` or legacy
+    `.h5` file, and in `set_weights`. With `tiny` and `max` the dtype's
+    smallest normal and largest number: `bias` and a nonzero `alpha`
+    between `tiny` and `max / 2`, `beta` at most `max / (2 * -log(tiny))`
+    (3373 in float16, 1.9e36 in float32), `bias ** -beta` and `2 * alpha *
+    beta` (the gradient's factor) at most `max / 2`, `window_scale` at least
+    `1 / -log(smallest normal)` of the compute dtype (0.0115 in float32),
+    below which a neighbour's weight `exp(-1 / window_scale)` underflows. A
+    learned value is checked as the layer uses it: its logarithm rounded to
+    the weight's dtype, then exponentiated in it. Otherwise a `ValueError`
+    names the value and the bound. No accepted configuration and no
+    accepted file turns a finite input into NaN. Results follow the formula
+    while every square and `alpha` times each window's sum are finite in
+    the compute dtype (`|x|` below 1.8e19 in float32 and bfloat16, 1.3e154
+    in float64); beyond that the output is 0, the formula's limit.
 
     Any `size` costs at most what the input holds: a window wider than an
     axis is clamped to it, which changes no result (see
@@ -135,7 +153,9 @@ class LocalResponseNormalization(keras.layers.Layer):
             1: its windows never leave their channel. No other framework's
             LRN computes groups > 1, so `to_caffe()` and siblings refuse a
             grouped layer.
-        **kwargs: Base layer keyword arguments, such as `name` and `dtype`.
+        **kwargs: Base layer keyword arguments, such as `name` and `dtype`
+            (a float dtype or a policy of one, e.g. "mixed_float16"; any
+            other raises a `ValueError` naming `dtype`).
 
     Input shape:
         A tensor of rank >= 3: `(batch, *spatial, channels)` for
@@ -187,6 +207,7 @@ class LocalResponseNormalization(keras.layers.Layer):
     ):
         _raise_for_convention_keywords(kwargs)
         super().__init__(**kwargs)
+        _raise_for_non_float_dtype(self.dtype_policy, kwargs.get("dtype"))
         arguments = _arguments.validate_arguments(
             size, alpha, beta, bias, mode, data_format, even_window_side,
             implementation, learnable, window, window_scale, groups,
@@ -207,6 +228,14 @@ class LocalResponseNormalization(keras.layers.Layer):
         self._learned_weights = {}
         self.input_spec = keras.layers.InputSpec(min_ndim=3)
         self.supports_masking = True
+        # half precision computes from the caller's input, not from the
+        # input rounded to float16 or bfloat16 (a finite float32 input
+        # above 65504 would become inf); `call` rounds the result once
+        if self.compute_dtype in _arguments.HALF_PRECISION_DTYPES:
+            self.autocast = False
+        self._check_parameters({
+            name: _kernels.log_of(self._initial_values[name])
+            for name in self.learned_parameters})
 
     @property
     def alpha(self):
@@ -236,7 +265,48 @@ class LocalResponseNormalization(keras.layers.Layer):
             return self._initial_values[name]
         value = _kernels.parameter_from_weight(name, weight.value,
                                                self.compute_dtype)
+        # float32 holds every half-precision value exactly; NumPy has no
+        # bfloat16 of its own
+        if keras.backend.standardize_dtype(value.dtype) in (
+                _arguments.HALF_PRECISION_DTYPES):
+            value = keras.ops.cast(value, "float32")
         return float(keras.ops.convert_to_numpy(value))
+
+    def _check_parameters(self, logs, source=None):
+        """The gate (`_arguments.validate_for_compute_dtype`) for this
+        layer's values in use: its constructor's, with the learned ones
+        replaced by `exp` of their logarithms `logs` (a dict by name), in
+        the dtypes the layer stores and computes them in."""
+        values = dict(self._initial_values)
+        return _arguments.validate_for_compute_dtype(
+            values["alpha"], values["beta"], values["bias"],
+            self.compute_dtype, values["window_scale"], source=source,
+            variable_dtype=self.variable_dtype, logs=logs,
+        )
+
+    def _stored_logs(self, weights, source):
+        """The logarithms a file or `set_weights` gives the learned
+        parameters, by name, after checking that each is one real number
+        of a float dtype."""
+        logs = {}
+        for name, weight in zip(self._learned_weights, weights):
+            array = np.asarray(weight)
+            if array.dtype.kind != "f" and not array.dtype.name.startswith(
+                    "bfloat16"):
+                raise ValueError(
+                    f"The weight `{name}` of layer '{self.name}' ({source}) "
+                    "holds the logarithm of its parameter and must be a "
+                    f"float (float16, bfloat16, float32 or float64). "
+                    f"Received: {name} weight of dtype {array.dtype}"
+                )
+            if array.shape != ():
+                raise ValueError(
+                    f"The weight `{name}` of layer '{self.name}' ({source}) "
+                    "holds one number, the logarithm of its parameter. "
+                    f"Received: {name} weight of shape {array.shape}"
+                )
+            logs[name] = float(array.astype(np.float64))
+        return logs
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -244,10 +314,10 @@ class LocalResponseNormalization(keras.layers.Layer):
             input_shape, self.compute_dtype, self.mode, self.data_format
         )
         initial = self._initial_values
-        _arguments.validate_for_compute_dtype(
-            initial["alpha"], initial["beta"], initial["bias"],
-            self.compute_dtype, initial["window_scale"],
-        )
+        # the dtype policy may have changed since the constructor
+        self._check_parameters({
+            name: _kernels.log_of(initial[name])
+            for name in self.learned_parameters})
         _arguments.validate_groups_divide_channels(
             input_shape, self.groups, self.data_format)
         if self.implementation == "native":
@@ -287,69 +357,81 @@ class LocalResponseNormalization(keras.layers.Layer):
         for name, weight in self._learned_weights.items():
             values[name] = _kernels.parameter_from_weight(
                 name, weight, self.compute_dtype)
-        return _op.normalize(
-            inputs,
-            size=self.size,
-            mode=self.mode,
-            data_format=self.data_format,
-            even_window_side=self.even_window_side,
-            implementation=self.implementation,
-            window=self.window,
-            learned=self.learned_parameters,
-            groups=self.groups,
-            **values,
-        )
+        with _op_name_scope(self.name):
+            outputs = _op.normalize(
+                inputs,
+                size=self.size,
+                mode=self.mode,
+                data_format=self.data_format,
+                even_window_side=self.even_window_side,
+                implementation=self.implementation,
+                window=self.window,
+                learned=self.learned_parameters,
+                groups=self.groups,
+                **values,
+            )
+        # a half-precision layer receives its input as the caller gave it
+        # (see the constructor) and rounds the result once, here
+        return keras.ops.cast(outputs, self.compute_dtype)
 
     def load_own_variables(self, store):
-        """Loads the learned weights from a file, after checking them.
+        """Loads the learned weights of a `.keras` file, after checking
+        them.
 
-        Each weight holds the logarithm of its parameter; the parameters a
-        file's weights stand for must be finite and within the bounds the
-        constructor enforces (see `_arguments.validate_for_compute_dtype`),
-        so that no file can make the layer return NaN or inflate its input.
+        Each weight holds the logarithm of its parameter: it must be one
+        float (not an integer or a bool) whose parameter, computed as the
+        layer computes it, passes the layer's one check
+        (`_arguments.validate_for_compute_dtype`), so that no file can make
+        the layer return NaN or inflate its input.
 
         Raises:
             ValueError: naming the weight, the file's value and the bound.
         """
-        values = dict(self._initial_values)
-        stored = {}
-        for index, name in enumerate(self._learned_weights):
-            if str(index) not in store:
-                break  # Keras's own loader reports the count mismatch
-            stored[name] = float(np.asarray(store[str(index)]))
-            if not math.isfinite(stored[name]):
-                raise ValueError(
-                    f"The weight `{name}` of layer '{self.name}' in the file "
-                    "holds the logarithm of its parameter and must be "
-                    f"finite. Received: {name} weight={stored[name]!r}"
-                )
-            try:
-                values[name] = math.exp(stored[name])
-            except OverflowError:
-                values[name] = math.inf
-        if stored:
-            smallest = float(np.finfo(_arguments.compute_dtype_of(
-                self.compute_dtype)).tiny)
-            for name, log_value in stored.items():
-                # a learned parameter starts > 0 (its logarithm is stored)
-                if not values[name] >= smallest:
-                    raise ValueError(
-                        f"The weight `{name}` of layer '{self.name}' in the "
-                        f"file holds log({name}); the learned `{name}` must "
-                        f"be at least {smallest:.7g} (a normal number). "
-                        f"Received: {name} weight={log_value!r} "
-                        f"({name}={values[name]!r})"
-                    )
-            source = (
-                f"the weights of layer '{self.name}' loaded from the file, "
-                "which hold the logarithms " + ", ".join(
-                    f"{name}={value!r}" for name, value in stored.items())
-            )
-            _arguments.validate_for_compute_dtype(
-                values["alpha"], values["beta"], values["bias"],
-                self.compute_dtype, values["window_scale"], source=source,
-            )
+        weights = [store[str(index)]
+                   for index in range(len(self._learned_weights))
+                   if str(index) in store]
+        self._check_weights(weights, "loaded from the file")
         super().load_own_variables(store)
+
+    def set_weights(self, weights):
+        """Sets the learned weights (the logarithms of the learned
+        parameters, in `weights` order) after the checks of
+        `load_own_variables`.
+
+        Raises:
+            ValueError: naming the weight, its value and the bound.
+        """
+        if len(weights) == len(self._learned_weights):
+            self._check_weights(weights, "given to set_weights")
+        super().set_weights(weights)
+
+    def finalize_state(self):
+        """Checks the learned weights a legacy `.h5` file gave the layer.
+
+        Keras's `.h5` loader (`keras.models.load_model` and
+        `model.load_weights`) assigns each weight, then calls this: weights
+        that fail the checks of `load_own_variables` are reset to the
+        constructor's values and a `ValueError` names them.
+        """
+        weights = [keras.ops.convert_to_numpy(
+            keras.ops.cast(weight.value, "float32")
+            if weight.dtype == "bfloat16" else weight.value)
+            for weight in self._learned_weights.values()]
+        try:
+            self._check_weights(weights, "loaded from the file")
+        except ValueError:
+            for name, weight in self._learned_weights.items():
+                weight.assign(_kernels.log_of(self._initial_values[name]))
+            raise
+
+    def _check_weights(self, weights, source):
+        if not weights:
+            return
+        logs = self._stored_logs(weights, source)
+        self._check_parameters(logs, source=(
+            f"the weights of layer '{self.name}' {source}, which hold "
+            + ", ".join(f"log({name})={value!r}"
+                        for name, value in logs.items())))
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -527,6 +609,34 @@ class LocalResponseNormalization(keras.layers.Layer):
             conventions.CONVENTIONS[convention], self.size, self.alpha,
             self.beta, self.bias, self.mode, self.even_window_side,
         )
+
+
+def _op_name_scope(name):
+    """On TensorFlow, for a layer name longer than `_LONGEST_OP_SCOPE`, a
+    name scope of its first characters for the ops of `call`, so that the
+    name costs what it costs any Keras layer; otherwise nothing."""
+    if (len(name) <= _LONGEST_OP_SCOPE
+            or keras.backend.backend() != "tensorflow"):
+        return contextlib.nullcontext()
+    import tensorflow as tf
+
+    # a scope ending in "/" is used as given, not nested in the layer's
+    return tf.name_scope(name[:_LONGEST_OP_SCOPE] + "/")
+
+
+def _raise_for_non_float_dtype(policy, dtype):
+    """A `ValueError` naming the `dtype` argument where the layer's dtype
+    policy computes or stores in something other than a float."""
+    for kind in (policy.compute_dtype, policy.variable_dtype):
+        if keras.backend.standardize_dtype(kind) not in (
+                _arguments.FLOAT_DTYPES):
+            raise ValueError(
+                "Argument `dtype` must be a float dtype (or a dtype policy "
+                f"of one): one of {_arguments.FLOAT_DTYPES}, or a mixed "
+                "policy such as 'mixed_float16'. LocalResponseNormalization "
+                "computes and stores its parameters in it. "
+                f"Received: dtype={dtype!r}"
+            )
 
 
 def _raise_for_convention_keywords(kwargs):

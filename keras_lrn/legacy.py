@@ -15,7 +15,6 @@ and builds the `LocalResponseNormalization` computing the same function.
 """
 
 from keras_lrn import conventions
-from keras_lrn import _arguments
 from keras_lrn.layer import LocalResponseNormalization
 
 LEGACY_CLASS_NAMES = ("LRN", "LRN2D", "LocalResponseNormalization")
@@ -159,10 +158,10 @@ def from_legacy_config(config, data_format=None):
             values["beta"], values[convention.bias_arg],
         )
         config.setdefault("data_format", data_format or default_format)
-        layer = LocalResponseNormalization(**arguments, **config)
         try:
-            _arguments.validate_for_compute_dtype(
-                layer.alpha, layer.beta, layer.bias, layer.compute_dtype)
+            # the constructor checks the values (the one gate,
+            # `_arguments.validate_for_compute_dtype`) in the layer's dtype
+            return LocalResponseNormalization(**arguments, **config)
         except ValueError as error:
             # the check names the layer's arguments: name the config's too
             saved = ", ".join(f"{name}={values[name]!r}" for name in
@@ -170,7 +169,6 @@ def from_legacy_config(config, data_format=None):
             raise ValueError(
                 f"{error} (from the {convention.name} config's {saved})"
             ) from None
-        return layer
     raise ValueError(
         "The config is of no LRN convention keras_lrn knows: it needs "
         "`depth_radius` (TensorFlow's), `n` (old Keras's LRN2D) or `size` "

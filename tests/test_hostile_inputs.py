@@ -152,19 +152,16 @@ def test_empty_input_in_a_graph(shape):
     ("alpha", 1e39, "float32"), ("alpha", 1e-45, "float32"),
     ("alpha", 1e39, "mixed_bfloat16"),
 ])
-def test_hyperparameter_outside_the_compute_dtype_raises_at_build(
+def test_hyperparameter_outside_the_compute_dtype_raises_in_the_constructor(
         name, value, dtype):
-    layer = LRN(**{name: value}, dtype=dtype)
     message = re.escape(f"{name}={value!r}")
     with pytest.raises(ValueError, match=message):
-        layer.build((None, 4, 4, 8))
-    with pytest.raises(ValueError, match=message):
-        layer(np.zeros((1, 4, 4, 8), "float32"))
+        LRN(**{name: value}, dtype=dtype)
 
 
 def test_bias_power_that_overflows_raises_naming_bias():
     with pytest.raises(ValueError, match=r"bias=1e-30, beta=2.0"):
-        LRN(bias=1e-30, beta=2.0).build((None, 4, 4, 8))
+        LRN(bias=1e-30, beta=2.0)
     with pytest.raises(ValueError, match="bias"):
         keras_lrn.ops.local_response_normalization(
             np.zeros((1, 4, 4, 8), "float32"), bias=1e-30, beta=2.0)
@@ -211,9 +208,8 @@ def test_keras_file_with_subnormal_bias_is_rejected_naming_bias(tmp_path):
 )
 def test_nothing_accepted_gives_nan_from_a_finite_input(alpha, beta, bias,
                                                         scale):
-    layer = LRN(size=3, alpha=alpha, beta=beta, bias=bias)
     try:
-        layer.build((None, 2, 2, 4))
+        layer = LRN(size=3, alpha=alpha, beta=beta, bias=bias)
     except ValueError as error:
         assert any(f"{name}=" in str(error)
                    for name in ("alpha", "beta", "bias"))
@@ -450,5 +446,306 @@ def test_corrupted_config_raises_naming_the_entry_or_computes_exactly(
 
 
 def test_gradient_factor_that_overflows_raises_naming_alpha_and_beta():
-    with pytest.raises(ValueError, match=r"alpha=3e\+38, beta=0.75"):
-        LRN(alpha=3e38).build((None, 4, 4, 8))
+    with pytest.raises(ValueError, match=r"alpha=1e\+38, beta=0.9"):
+        LRN(alpha=1e38, beta=0.9)
+
+
+# --- issue 26: one gate for every value, in the dtype the layer runs in -----
+
+DTYPES = ("float16", "bfloat16", "float32", "float64")
+
+
+def _finfo(dtype):
+    import ml_dtypes
+
+    return ml_dtypes.finfo(reference.NUMPY_DTYPES[dtype])
+
+
+def _hostile_logs(dtype):
+    """(name, stored logarithm) of learned parameters beyond `dtype`: each
+    row of the issue's table, written from the dtype's own limits."""
+    info = _finfo(dtype)
+    tiny, largest = float(info.tiny), float(info.max)
+    beta_largest = largest / (2 * -math.log(tiny))
+    rows = [
+        ("alpha", math.log(largest) + 0.5),  # exp overflows the weights
+        ("bias", math.log(tiny) - 0.5),      # exp no longer normal: 0 soon
+        ("beta", math.log(beta_largest) + 0.5),  # beta * log(t) overflows
+        ("alpha", math.nan),
+        ("bias", math.inf),
+    ]
+    if dtype == "float16":
+        rows.append(("alpha", 20.0))  # the issue's float16 file
+    if dtype == "float32":
+        rows.append(("beta", 88.8))   # with log(bias) = 0: beta is inf
+    if dtype == "bfloat16":
+        rows.append(("bias", -87.30))  # rounds to -87.5, below normal
+    return rows
+
+
+GATE_CASES = [(dtype, name, log) for dtype in DTYPES
+              for name, log in _hostile_logs(dtype)]
+
+
+def _value_of(log):
+    with np.errstate(over="ignore"):
+        return float(np.exp(np.float64(log)))
+
+
+def _learned_model(dtype, name="norm"):
+    inputs = keras.Input((2, 2, 4))
+    layer = LRN(size=3, learnable=True, dtype=dtype, bias=1.0, name=name)
+    return keras.Model(inputs, layer(inputs))
+
+
+def _tamper_keras(path, index, value, dtype=np.float32):
+    import io
+
+    with zipfile.ZipFile(path) as archive:
+        files = {entry: archive.read(entry) for entry in archive.namelist()}
+    buffer = io.BytesIO(files["model.weights.h5"])
+    with h5py.File(buffer, "r+") as weights:
+        (group,) = [weights[f"layers/{key}/vars"]
+                    for key in weights["layers"]
+                    if key.startswith("local_response_normalization")]
+        del group[str(index)]
+        group.create_dataset(str(index), data=np.asarray(value, dtype))
+    files["model.weights.h5"] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for entry, content in files.items():
+            archive.writestr(entry, content)
+
+
+def _tamper_h5(path, name, value):
+    import ml_dtypes
+
+    with h5py.File(path, "r+") as f:
+        group = f["model_weights/norm/norm"]
+        # float32 also for bfloat16 models: Keras writes their weights as
+        # opaque 2-byte records that its own legacy loader cannot read back
+        for key in list(group):
+            stored = group[key][()]
+            if stored.dtype.kind == "V":
+                stored = np.asarray(stored).view(ml_dtypes.bfloat16)
+            del group[key]
+            group.create_dataset(key, data=np.asarray(
+                value if key == name else stored, np.float32))
+
+
+def _assert_refused(error, name):
+    message = str(error)
+    assert name in message, message
+    assert "Received" in message and re.search(
+        r"between|at most|finite|normal", message), message
+
+
+@pytest.fixture
+def in_dtype(request):
+    """Float64 on JAX needs jax_enable_x64 (conftest's `float64`)."""
+    def enter(dtype):
+        if dtype == "float64":
+            request.getfixturevalue("float64")
+    return enter
+
+
+@pytest.mark.parametrize("door", ["constructor", "from_config"])
+@pytest.mark.parametrize("dtype, name, log", GATE_CASES)
+def test_gate_refuses_values_beyond_the_dtype_from_arguments(
+        in_dtype, door, dtype, name, log):
+    in_dtype(dtype)
+    arguments = dict(size=3, learnable=True, dtype=dtype, bias=1.0)
+    arguments[name] = _value_of(log)
+    with pytest.raises(ValueError) as info:
+        if door == "constructor":
+            LRN(**arguments)
+        else:
+            LRN.from_config(arguments)
+    _assert_refused(info.value, name)
+
+
+@pytest.mark.parametrize("door", ["keras", "h5 load_model", "h5 load_weights"])
+@pytest.mark.parametrize("dtype, name, log", GATE_CASES)
+def test_gate_refuses_values_beyond_the_dtype_from_files(
+        in_dtype, tmp_path, door, dtype, name, log):
+    in_dtype(dtype)
+    model = _learned_model(dtype)
+    index = ("alpha", "beta", "bias").index(name)
+    if door == "keras":
+        path = tmp_path / "model.keras"
+        model.save(path)
+        _tamper_keras(path, index, log)
+        with pytest.raises(ValueError) as info:
+            keras.models.load_model(path)
+    else:
+        path = tmp_path / "model.h5"
+        model.save(path)
+        _tamper_h5(path, name, log)
+        with pytest.raises(ValueError) as info:
+            if door == "h5 load_model":
+                keras.models.load_model(path)
+            else:
+                _learned_model(dtype).load_weights(path)
+    _assert_refused(info.value, name)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_load_weights_refusal_leaves_the_constructors_values(in_dtype,
+                                                             tmp_path, dtype):
+    in_dtype(dtype)
+    path = tmp_path / "model.h5"
+    _learned_model(dtype).save(path)
+    _tamper_h5(path, "alpha", math.nan)
+    model = _learned_model(dtype)
+    with pytest.raises(ValueError, match="alpha"):
+        model.load_weights(path)
+    layer = model.get_layer("norm")
+    assert math.isfinite(layer.alpha) and math.isfinite(layer.bias)
+    x = np.zeros((1, 2, 2, 4), np.float32)
+    assert not np.isnan(numpy(model(x))).any()
+
+
+@pytest.mark.parametrize("kind", [np.int32, np.bool_])
+def test_keras_file_with_non_float_weights_is_refused(tmp_path, kind):
+    path = tmp_path / "model.keras"
+    _learned_model("float32").save(path)
+    _tamper_keras(path, 0, 1, dtype=kind)
+    with pytest.raises(ValueError, match="must be a float") as info:
+        keras.models.load_model(path)
+    assert "alpha" in str(info.value)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_set_weights_passes_the_gate(in_dtype, dtype):
+    in_dtype(dtype)
+    layer = _learned_model(dtype).get_layer("norm")
+    for weights, name in (([math.nan, 0.0, 0.0], "alpha"),
+                          ([-1.0, 0.0, math.log(_finfo(dtype).tiny) - 0.5],
+                           "bias")):
+        with pytest.raises(ValueError) as info:
+            layer.set_weights([np.asarray(w, np.float32) for w in weights])
+        _assert_refused(info.value, name)
+    with pytest.raises(ValueError, match="must be a float"):
+        layer.set_weights([np.asarray(1, np.int32)] * 3)
+    layer.set_weights([np.asarray(w, np.float32) for w in (-3.0, 0.0, 0.5)])
+    np.testing.assert_allclose(
+        [layer.alpha, layer.beta, layer.bias],
+        np.exp([-3.0, 0.0, 0.5]), rtol=float(_finfo(dtype).eps) * 4)
+
+
+@pytest.mark.parametrize("door", ["argument", "config", "converter"])
+def test_beta_has_an_upper_bound(door):
+    # bias >= 1 puts no bound on beta through bias ** -beta: its own bound
+    with pytest.raises(ValueError, match=r"beta.*1\.94\d*e\+36.*beta=1e\+39"):
+        if door == "argument":
+            LRN(beta=1e39, bias=1.0)
+        elif door == "config":
+            LRN.from_config(dict(LRN().get_config(), beta=1e39, bias=1.0))
+        else:
+            legacy.from_legacy_config({"n": 5, "beta": 1e39, "k": 1.0})
+
+
+@pytest.mark.parametrize("dtype", ["bfloat16", "mixed_bfloat16",
+                                   "float16", "mixed_float16"])
+def test_values_in_use_read_back_in_every_dtype(dtype):
+    layer = LRN(learnable=["alpha", "beta", "bias", "window_scale"],
+                window="exponential", window_scale=2.0, dtype=dtype)
+    layer.build((None, 2, 2, 4))
+    for name, expected in (("alpha", 1e-4), ("beta", 0.75), ("bias", 2.0),
+                           ("window_scale", 2.0)):
+        value = getattr(layer, name)
+        assert isinstance(value, float)
+        # the weight holds log(value) rounded to the variable dtype
+        eps = float(_finfo(layer.variable_dtype).eps)
+        assert abs(value - expected) <= 16 * eps * expected, (name, value)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("learnable", [False, True])
+def test_largest_accepted_alpha_with_the_largest_window_sum_is_finite(
+        in_dtype, dtype, learnable):
+    # alpha at its bound and every input at the dtype's largest number:
+    # the window's sum times alpha overflows to the formula's limit, 0
+    in_dtype(dtype)
+    largest = float(_finfo(dtype).max)
+    alpha = largest / 4  # room for a learned weight's rounding
+    layer = LRN(size=3, alpha=alpha, beta=0.5, bias=1.0, dtype=dtype,
+                learnable=learnable)
+    for value in (largest, 1.0, 0.0):
+        x = np.full((1, 2, 2, 4), value, reference.NUMPY_DTYPES[dtype])
+        assert np.isfinite(numpy(layer(x))).all(), value
+
+
+def test_dtype_argument_error_names_dtype():
+    for dtype in ("int32", "bool", "uint8"):
+        with pytest.raises(ValueError,
+                           match=rf"Argument `dtype`.*dtype='{dtype}'"):
+            LRN(dtype=dtype)
+
+
+# --- issue 26: finite inputs beyond a half-precision dtype -------------------
+
+@pytest.mark.parametrize("dtype", ["float16", "mixed_float16", "bfloat16",
+                                   "mixed_bfloat16"])
+@pytest.mark.parametrize("learnable", [False, True])
+def test_half_precision_layer_computes_from_the_callers_float32_input(
+        dtype, learnable):
+    """A float32 input beyond float16's 65504 (or rounding to inf in
+    bfloat16) is normalized from its float32 value and rounded once: the
+    formula's value, never NaN; where its squares overflow float32, 0."""
+    kwargs = dict(size=3, alpha=1e-4, beta=0.75, bias=2.0)
+    x = np.zeros((1, 4, 1, 1), np.float32)
+    x[0, :, 0, 0] = (1.0, 1e5, 7e4, 3.4e38)
+    layer = LRN(**kwargs, learnable=learnable, dtype=dtype)
+    y = numpy(keras.ops.cast(layer(x), "float32"))
+    assert keras.backend.standardize_dtype(layer(x).dtype) == (
+        layer.compute_dtype)
+    # the values in use: a learned bfloat16 weight rounds log(alpha)
+    in_use = dict(kwargs, alpha=layer.alpha, beta=layer.beta,
+                  bias=layer.bias)
+    expected = reference.lrn(x.astype(np.float64), **in_use)
+    expected[0, 3] = 0.0  # 3.4e38 ** 2 overflows float32: the limit, 0
+    compute = layer.compute_dtype
+
+    def assert_matches(actual):
+        if learnable:
+            # the learned path's exp and log: within two units in the last
+            # place of the half-precision output
+            np.testing.assert_allclose(
+                actual, expected, rtol=2 * float(_finfo(compute).eps))
+        else:
+            reference.assert_matches_in_dtype(actual, expected, compute)
+
+    assert_matches(y)
+    # the functional API, whose keras.Input is float32
+    inputs = keras.Input((4, 1, 1))
+    model = keras.Model(inputs, layer(inputs))
+    assert_matches(
+        numpy(keras.ops.cast(model.predict(x, verbose=0), "float32")))
+
+
+# --- issue 26: strings in configs cost what they cost any Keras layer --------
+
+def _load_and_call_seconds(tmp_path, layer, name):
+    import time
+
+    inputs = keras.Input((4, 4, 8))
+    path = tmp_path / f"{name}.keras"
+    keras.Model(inputs, layer(inputs)).save(path)
+    start = time.perf_counter()
+    model = keras.models.load_model(path)
+    model.predict(np.zeros((1, 4, 4, 8), np.float32), verbose=0)
+    return time.perf_counter() - start
+
+
+def test_a_long_layer_name_costs_lrn_what_it_costs_dense(tmp_path):
+    name = "n" * 200_000
+    # a warm-up of each, then the better of two: the ratio, not a time
+    times = {"lrn": [], "dense": []}
+    for _ in range(2):
+        times["dense"].append(_load_and_call_seconds(
+            tmp_path, keras.layers.Dense(8, name=name), "dense"))
+        times["lrn"].append(_load_and_call_seconds(
+            tmp_path, LRN(name=name), "lrn"))
+    ratio = min(times["lrn"]) / min(times["dense"])
+    # before issue 26 (TensorFlow): 3.7
+    assert ratio < 1.8, times

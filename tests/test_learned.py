@@ -480,7 +480,8 @@ def test_window_scale_down_to_the_smallest_accepted_matches_the_formula(
         rng, float64, dtype):
     """Every accepted window_scale, down to the smallest the compute dtype
     allows, gives the float64 formula's output (finite, also for a zero
-    input) and finite gradients; one below is refused at build."""
+    input) and finite gradients; one below is refused by the
+    constructor."""
     from keras_lrn import _arguments
 
     smallest = _arguments.smallest_window_scale(dtype)
@@ -507,11 +508,10 @@ def test_window_scale_down_to_the_smallest_accepted_matches_the_formula(
         np.testing.assert_allclose(keras.ops.convert_to_numpy(y),
                                    reference_output(x, case, values),
                                    rtol=rtol, atol=1e-30)
-    below = make_layer(dict(window="exponential", learnable=False,
-                            window_scale=smallest * (1 - 1e-3)), dtype=dtype)
     with pytest.raises(ValueError, match=r"window_scale.*Received: "
                                          r"window_scale="):
-        below(x)
+        make_layer(dict(window="exponential", learnable=False,
+                        window_scale=smallest * (1 - 1e-3)), dtype=dtype)
 
 
 def _tamper_learned_weight(path, name, value):

@@ -44,7 +44,8 @@ def test_stale_entry_is_reported_not_skipped(tmp_path):
                            "(a git checkout, not an sdist)")
 @pytest.mark.tensorflow  # runs once (the entry's tests run under TensorFlow)
 def test_one_mutation_is_planted_in_a_copy_and_caught():
-    target = os.path.join(ROOT, "keras_lrn", "applications", "zoo.py")
+    target = os.path.join(ROOT, "keras_lrn", "applications",
+                          "_onnx_reader.py")
     with open(target, "rb") as f:
         before = f.read()
     result = subprocess.run(

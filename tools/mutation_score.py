@@ -87,6 +87,7 @@ ZOO = "keras_lrn/applications/zoo.py"
 TORCH = ("torch",)
 JAX = ("jax",)
 CONTEXTS = "tests/test_contexts.py"
+ONNX_READER = "keras_lrn/applications/_onnx_reader.py"
 
 MUTATIONS = (
     # --- issue 20: bugs that slipped past the tests ---------------------------
@@ -137,19 +138,19 @@ MUTATIONS = (
             "only imported the modules)"),
     # --- issue 20: the importer's new checks ----------------------------------
     Mutation(
-        "zoo-budget-doubled", ZOO,
+        "zoo-budget-doubled", ONNX_READER,
         "if total > MAX_BYTES:",
         "if total > 2 * MAX_BYTES:",
         ("tests/test_zoo.py", "-k", "budget"),
         why="the total byte budget not enforced as declared"),
     Mutation(
-        "zoo-each-dim-unchecked", ZOO,
+        "zoo-each-dim-unchecked", ONNX_READER,
         "if any(d < 0 or d > limit for d in dims):",
         "if any(d < 0 for d in dims):",
         ("tests/test_zoo.py", "-k", "malformed_dims"),
         why="dims [2**62, 2**62, 0]: a zero hides the huge dims"),
     Mutation(
-        "zoo-only-first-opset", ZOO,
+        "zoo-only-first-opset", ONNX_READER,
         "others = [domain for domain, _ in imports if domain not in "
         "_ONNX_DOMAINS]",
         "others = [domain for domain, _ in imports[:1] if domain not in "
@@ -157,26 +158,26 @@ MUTATIONS = (
         ("tests/test_zoo.py", "-k", "opset_import"),
         why="only the first opset import checked (issue 20)"),
     Mutation(
-        "zoo-dangling-inputs-accepted", ZOO,
+        "zoo-dangling-inputs-accepted", ONNX_READER,
         "dangling = [name for name in n.input if name and name not in "
         "produced]",
         "dangling = []",
         ("tests/test_zoo.py", "-k", "dangling or later_node"),
         why="a node reading what nothing produces is accepted"),
     Mutation(
-        "zoo-nan-only", ZOO,
+        "zoo-nan-only", ONNX_READER,
         "if data_type == _FLOAT32 and not np.isfinite(array).all():",
         "if data_type == _FLOAT32 and np.isnan(array).all():",
         ("tests/test_zoo.py", "-k", "non_finite"),
         why="only all-NaN weights refused: one NaN or Inf passes"),
     Mutation(
-        "zoo-tensor-read-per-node", ZOO,
+        "zoo-tensor-read-per-node", ONNX_READER,
         "        if name not in self.arrays:\n",
         "        if True:\n",
         ("tests/test_zoo.py", "-k", "read_once"),
         why="every node naming a stored tensor reads (copies) it again"),
     Mutation(
-        "zoo-weights-read-before-recognition", ZOO,
+        "zoo-weights-read-before-recognition", ONNX_READER,
         "            stored = tuple(StoredTensor(name, store.shape(name, n), "
         "store)\n",
         "            stored = tuple(StoredTensor(name, store.array(name).shape, "
@@ -185,7 +186,7 @@ MUTATIONS = (
         why="the weights are read to learn their shapes, before the network "
             "is recognized (issue 20's +2,160 MB)"),
     Mutation(
-        "zoo-external-data-outside-folder", ZOO,
+        "zoo-external-data-outside-folder", ONNX_READER,
         "or os.path.commonpath([target, folder]) != folder",
         "or False",
         ("tests/test_zoo.py", "-k", "external_data"),

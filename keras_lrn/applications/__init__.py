@@ -24,11 +24,15 @@ contracts in setup.cfg check it, `lint-imports`):
   and, beside it, its zoo mapping `ZOO`, plain data (the graph's layers in
   order with their weight shapes, its pools and LRN attributes). They
   import `_common`, Keras and `keras_lrn.layer`, never the zoo reader.
-- `zoo.py`: the ONNX reader, above the builders and knowing none of them:
-  it parses a file safely and checks it against the mapping it is given;
+- `_onnx_reader.py`: the ONNX reader, knowing no network: it refuses a
+  file beyond the zoo networks' bytes or structure before parsing it, then
+  parses its declarations (`read`) and reads its weights (`load`). `onnx`
+  is imported only to read a file.
+- `zoo.py`: the mapping, above the builders and knowing none of them: it
+  checks a file's graph against the mapping it is given;
   `zoo.with_zoo_weights(builder, mapping)` wraps a builder so that a
   `weights` path ending in `.onnx` is read and verified before the model
-  is built, then loaded into it. `onnx` is imported only to read a file.
+  is built, then loaded into it.
 - this `__init__`: the wiring. The public builders are the leaves wrapped
   with their mappings, and `ZOO_NETWORKS` is the one table of zoo networks
   that `from_onnx_zoo` and the tests use.
@@ -81,12 +85,15 @@ def from_onnx_zoo(path, classifier_activation="softmax", name=None):
     on the same (transposed) input. Inputs follow the Caffe convention of
     these models: BGR, 0-255, mean subtracted (`preprocess_input`).
 
-    The file is untrusted input. Its graph is parsed without following
-    its external-data references, and recognized and checked from its
-    declarations alone before any weight is read: its opset imports
+    The file is untrusted input. Its structure is checked from its
+    serialized form before it is parsed (nodes, attribute elements, names,
+    stored tensors and graph bytes within what the zoo's networks need:
+    `keras_lrn.applications._onnx_reader.MAX_NODES` and siblings). Its
+    graph is parsed without following its external-data references, and
+    recognized and checked from its declarations alone before any weight is read: its opset imports
     (ai.onnx only), that every node input is produced, every tensor's
     declared dims, the bytes all its stored tensors declare together (at
-    most `keras_lrn.applications.zoo.MAX_BYTES`, 352 MiB: the zoo's
+    most `keras_lrn.applications._onnx_reader.MAX_BYTES`, 352 MiB: the zoo's
     zfnet512 stores 349.0 MB), its fingerprint and every weight shape,
     convolution, pool and LRN against the network's zoo graph. Only then
     are the weights read, each stored tensor once however many nodes
@@ -111,7 +118,9 @@ def from_onnx_zoo(path, classifier_activation="softmax", name=None):
         ImportError: if `onnx` is not installed.
         ValueError: naming the file and the problem, if the file is
             missing, empty, truncated or malformed (dims, dangling node
-            inputs, opset domains other than ai.onnx), declares more than
+            inputs, opset domains other than ai.onnx), larger in structure
+            than the zoo's networks (nodes, attributes, names), declares
+            more than
             `MAX_BYTES` of tensors, is not one of the networks, is
             quantized (int8), has an unsupported opset or non-finite
             weights.
