@@ -14,7 +14,6 @@ import numbers
 import keras
 import numpy as np
 
-from keras_lrn import _dispatch
 
 MODES = ("across_channels", "within_channel")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -176,10 +175,6 @@ def validate_arguments(
             f" Received: implementation={implementation!r} with "
             f"learnable={learnable!r}, window={window!r}"
         )
-    if implementation == "native":
-        _dispatch.raise_if_native_unavailable(
-            _dispatch.native_unavailable_reason(
-                mode, arguments["size"], arguments["data_format"]))
     arguments["learned"] = learned
     return arguments
 

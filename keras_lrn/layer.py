@@ -8,8 +8,7 @@ import numpy as np
 
 from keras_lrn import _arguments
 from keras_lrn import _dispatch
-from keras_lrn import _kernels
-from keras_lrn import _op
+from keras_lrn import _operation
 from keras_lrn import conventions
 
 _BUILD_LOCK = threading.Lock()
@@ -181,6 +180,9 @@ class LocalResponseNormalization(keras.layers.Layer):
             size, alpha, beta, bias, mode, data_format, even_window_side,
             implementation, learnable, window, window_scale,
         )
+        if implementation == "native":
+            _dispatch.raise_if_native_unavailable(
+                mode, arguments["size"], arguments["data_format"])
         self.size = arguments["size"]
         self.mode = mode
         self.data_format = arguments["data_format"]
@@ -223,7 +225,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         weight = self._learned_weights.get(name)
         if weight is None:
             return self._initial_values[name]
-        value = _kernels.parameter_from_weight(name, weight.value,
+        value = parameter_from_weight(name, weight.value,
                                                self.compute_dtype)
         return float(keras.ops.convert_to_numpy(value))
 
@@ -239,10 +241,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         )
         if self.implementation == "native":
             _dispatch.raise_if_native_unavailable(
-                _dispatch.native_unavailable_reason(
-                    self.mode, self.size, self.data_format, input_shape,
-                    self.compute_dtype,
-                )
+                self.mode, self.size, self.data_format, input_shape,
+                self.compute_dtype,
             )
         rank = len(input_shape)
         if self.mode == "across_channels":
@@ -264,7 +264,7 @@ class LocalResponseNormalization(keras.layers.Layer):
                     name: self.add_weight(
                         name=name, shape=(), autocast=False,
                         initializer=keras.initializers.Constant(
-                            np.float64(_kernels.log_of(initial[name]))),
+                            np.float64(log_of(initial[name]))),
                     )
                     for name in self.learned_parameters
                 }
@@ -272,9 +272,9 @@ class LocalResponseNormalization(keras.layers.Layer):
     def call(self, inputs):
         values = dict(self._initial_values)
         for name, weight in self._learned_weights.items():
-            values[name] = _kernels.parameter_from_weight(
+            values[name] = parameter_from_weight(
                 name, weight, self.compute_dtype)
-        return _op.normalize(
+        return _operation.normalize(
             inputs,
             size=self.size,
             mode=self.mode,
@@ -519,3 +519,24 @@ def _raise_for_convention_keywords(kwargs):
 
 
 LRN = LocalResponseNormalization
+
+
+def log_of(value):
+    """The value a learned parameter's weight holds: its logarithm (`exp`
+    inverts it, see `parameter_from_weight`)."""
+    return math.log(value)
+
+
+def parameter_from_weight(name, weight, dtype):
+    """The parameter a learned weight holds, `exp(weight)`; the window's
+    scale is kept at least `_arguments.smallest_window_scale(dtype)` so that
+    training cannot drive it to where its weights underflow."""
+    value = keras.ops.exp(weight)
+    if name == "window_scale":
+        smallest = keras.ops.convert_to_tensor(
+            _arguments.smallest_window_scale(dtype),
+            dtype=keras.backend.standardize_dtype(value.dtype))
+        # `where`, not `maximum`: Keras's PyTorch `maximum` returned float32
+        # for float64 operands
+        value = keras.ops.where(value > smallest, value, smallest)
+    return value

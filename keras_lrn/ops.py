@@ -7,6 +7,6 @@ exported graphs hold one `LRN` op where TensorFlow's can compute the layer.
 """
 
 from keras_lrn._dispatch import native_for_export
-from keras_lrn._op import local_response_normalization
+from keras_lrn._operation import local_response_normalization
 
 __all__ = ["local_response_normalization", "native_for_export"]
