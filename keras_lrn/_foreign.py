@@ -22,7 +22,7 @@ import importlib
 import sys
 
 __all__ = ["PRIVATE_NAMES", "jax2onnx_converting",
-           "jax2onnx_stamp_type_and_shape", "keras_exporting_onnx",
+           "jax2onnx_shape_stamper", "keras_exporting_onnx",
            "keras_lazy_module"]
 
 # (dependency, module, attribute) of every private name read here
@@ -55,7 +55,7 @@ def jax2onnx_converting():
     return bool(system is not None and getattr(system, "_PATCH_STATE", None))
 
 
-def jax2onnx_stamp_type_and_shape():
+def jax2onnx_shape_stamper():
     """jax2onnx's function that gives an IR value its type and shape."""
     from jax2onnx.plugins._ir_shapes import _stamp_type_and_shape
 

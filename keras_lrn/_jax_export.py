@@ -60,7 +60,7 @@ def _register_plugin(primitive):
         register_primitive,
     )
 
-    _stamp_type_and_shape = _foreign.jax2onnx_stamp_type_and_shape()
+    stamp_type_and_shape = _foreign.jax2onnx_shape_stamper()
 
     @register_primitive(jaxpr_primitive=primitive.name, since="keras_lrn",
                         context="primitives.keras_lrn", component="lrn",
@@ -82,7 +82,7 @@ def _register_plugin(primitive):
                     x, perm=[0, 3, 1, 2],
                     _outputs=[ctx.fresh_name("lrn_to_nchw")])
                 nchw.type = ir.TensorType(ir.DataType.FLOAT)
-                _stamp_type_and_shape(
+                stamp_type_and_shape(
                     nchw, (shape[0], shape[3], shape[1], shape[2]))
             name = (ctx.fresh_name("lrn_nchw") if channels_last else
                     getattr(out_spec, "name", None) or ctx.fresh_name("lrn"))
@@ -97,14 +97,14 @@ def _register_plugin(primitive):
                 bias=float(attributes["bias"]), _outputs=[name])
             y.type = ir.TensorType(ir.DataType.FLOAT)
             if channels_last:
-                _stamp_type_and_shape(
+                stamp_type_and_shape(
                     y, (shape[0], shape[3], shape[1], shape[2]))
                 y = builder.Transpose(
                     y, perm=[0, 2, 3, 1],
                     _outputs=[getattr(out_spec, "name", None)
                               or ctx.fresh_name("lrn")])
                 y.type = ir.TensorType(ir.DataType.FLOAT)
-            _stamp_type_and_shape(y, shape)
+            stamp_type_and_shape(y, shape)
             ctx.bind_value_for_var(y_var, y)
 
     return LRNPlugin

@@ -202,7 +202,8 @@ def _differentiated_again(x, upstream, axes, before, after, alpha, beta,
     for a backward that is itself differentiated (`create_graph=True`)."""
     compute = _compute_dtype(x.dtype)
     with torch.enable_grad():
-        y = _plain_formula(x.to(compute), axes, before, after, alpha, beta, bias)
+        y = _plain_formula(x.to(compute), axes, before, after, alpha, beta,
+                           bias)
         (dx,) = torch.autograd.grad(y, x, upstream.to(compute),
                                     create_graph=True)
     return dx.to(x.dtype)
@@ -329,5 +330,5 @@ def formula(x, window, alpha, beta, bias, window_scale=None, learned=()):
     """The plain formula in TorchScript's export, where ONNX's operator
     cannot compute the layer."""
     compute = _compute_dtype(x.dtype)
-    return _plain_formula(x.to(compute), window.axes, window.before, window.after,
-                    alpha, beta, bias).to(x.dtype)
+    return _plain_formula(x.to(compute), window.axes, window.before,
+                          window.after, alpha, beta, bias).to(x.dtype)

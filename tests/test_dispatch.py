@@ -450,7 +450,7 @@ def test_general_betas_share_one_structure_and_fast_betas_have_their_own(
         assert _structure_cache().cache_info().currsize == 3
 
 
-# --- the native op's guards ---------------------------------------------------
+# --- the native op's guards --------------------------------------------------
 
 @tensorflow_only
 @pytest.mark.parametrize("rank", [3, 5, 6])
