@@ -226,6 +226,7 @@ def backward(x, upstream, residual, c, structure):
         `(dx, dc)`: the gradients with respect to `x` and to the
         coefficients tensor `c`.
     """
+    window = structure.window
     if structure.keeps_window_sum:
         total = residual
         t = c[BIAS] + c[ALPHA] * total
@@ -233,7 +234,6 @@ def backward(x, upstream, residual, c, structure):
         t = residual
     log_t = ops.log(t) if structure.beta_path == "learned" else None
     q = upstream / beta_power(t, structure.beta_path, c[BETA], log_t=log_t)
-    window = structure.window
     if structure.alpha_is_zero:
         dx = q
         u = q * x / t if structure.learned else None
