@@ -21,11 +21,11 @@ the package for it).
 import contextlib
 import contextvars
 import functools
-import importlib
 
 import keras
 
 from keras_lrn import _arguments
+from keras_lrn import _compilation
 from keras_lrn import _foreign
 from keras_lrn import _windows
 
@@ -270,11 +270,17 @@ def choose_kernel(context, shape, dtype, window, implementation, mode, size,
     raise AssertionError(f"no kernel for {context}, {structure}")
 
 
-@functools.cache
 def kernel(name):
-    """The function a `TABLE` entry names."""
+    """The function a `TABLE` entry names. Plain imports, no cache: under
+    `torch.compile` Dynamo traces this function."""
     module, function = name.split(":")
-    return getattr(importlib.import_module(f"keras_lrn.{module}"), function)
+    if module == "_torch_kernels":
+        from keras_lrn import _torch_kernels as source
+    elif module == "_jax_export":
+        from keras_lrn import _jax_export as source
+    else:
+        source = _compilation
+    return getattr(source, function)
 
 
 @functools.cache
