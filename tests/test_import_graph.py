@@ -32,8 +32,11 @@ import keras_lrn
 PACKAGE = "keras_lrn"
 # high to low: a module may import only its own layer's modules or lower ones
 LAYERS = ("keras_lrn.applications", "keras_lrn.legacy", "keras_lrn.layer",
-          "keras_lrn.conventions", "keras_lrn.ops", "keras_lrn._op",
-          "keras_lrn._kernels", "keras_lrn._arguments", "keras_lrn._dispatch")
+          "keras_lrn.ops", "keras_lrn._operation", "keras_lrn._dispatch",
+          "keras_lrn._jax_export", "keras_lrn._torch_kernels",
+          "keras_lrn._compilation", "keras_lrn._formula", "keras_lrn._windows",
+          "keras_lrn.conventions", "keras_lrn._exporters", "keras_lrn._foreign",
+          "keras_lrn._arguments")
 
 
 def module_graph(root, package):
