@@ -5,7 +5,8 @@ Forward + backward (gradients with respect to the input and every learned
 parameter) under XLA: `tf.function(jit_compile=True)` on TensorFlow,
 `jax.jit` on JAX. Prints
 - the time of a learnable box-window layer (alpha, beta, bias learned)
-  against the fixed layer, and their ratio (the target is <= 1.5x);
+  against the fixed layer, and their ratio (the target, issue 25: at most
+  1.6x on TensorFlow);
 - the exponential window by matrix product and by doubling scans at
   C = 96 (AlexNet's conv1 output, 55x55), C = 384 (conv3, 13x13) and
   C = 1536 (7x7), to place the crossover.
@@ -26,7 +27,8 @@ import numpy as np
 
 import keras_lrn
 from keras_lrn import _arguments
-from keras_lrn import _kernels
+from keras_lrn import _dispatch
+from keras_lrn import _windows
 
 
 def tensorflow_step(function, arguments):
@@ -103,13 +105,19 @@ def cases(batch):
         shape = (batch, spatial, spatial, channels)
         x = rng.uniform(0, 10, shape).astype("float32")
         for method in ("matrix", "scan"):
-            window = _kernels.ExponentialWindow(3, channels, method)
+            window = _windows.ExponentialWindow(3, channels, method)
 
             def exponential(x, alpha, beta, bias, scale, window=window):
-                return _kernels.lrn(
-                    x, window, keras.ops.exp(alpha), keras.ops.exp(beta),
-                    keras.ops.exp(bias), keras.ops.exp(scale),
-                    learned=_arguments.PARAMETERS)
+                parameters = [keras.ops.exp(alpha), keras.ops.exp(beta),
+                              keras.ops.exp(bias), keras.ops.exp(scale)]
+                context = _dispatch.current_context(x, *parameters)
+                kernel = _dispatch.choose_kernel(
+                    context, tuple(x.shape), x.dtype, window, "auto",
+                    "across_channels", 5, parameters[1], parameters[2],
+                    "channels_last", _arguments.PARAMETERS)
+                return _dispatch.kernel(kernel)(
+                    x, window, *parameters[:3], parameters[3],
+                    _arguments.PARAMETERS)
 
             params = [np.float32(np.log(v)) for v in (1e-4, 0.75, 2.0, 3.0)]
             yield (f"exponential {method} C={channels}", exponential,
@@ -144,7 +152,7 @@ def main():
           f"{args.iterations} calls (ms)")
     for name, value in median.items():
         print(f"  {name:28s} {value:9.2f}")
-    print(f"  ratio learned/fixed box (target <= 1.5): "
+    print(f"  ratio learned/fixed box (target <= 1.6 on TensorFlow): "
           f"{median['box learned C=96'] / median['box fixed C=96']:.2f}")
     for channels in (96, 384, 1536):
         ratio = (median[f"exponential scan C={channels}"]

@@ -79,8 +79,11 @@ def measure(what):
             layer = keras_lrn.LRN(alpha=1e-4 * (1 + i / LAYERS),
                                   bias=1.0 + i / LAYERS)
             np.asarray(layer(x))
-        cache = (keras_lrn._kernels.compiled_lrn if backend == "jax"
-                 else keras_lrn._kernels.compiled_pass)
+        from keras_lrn import _compilation
+
+        cache = {"jax": _compilation._jax_functions,
+                 "torch": _compilation._torch_eager_passes}.get(
+                     backend, _compilation._xla_passes)
         structures = cache.cache_info().currsize
         print(f"{backend}: {LAYERS} layers with distinct alpha and bias: "
               f"+{resident_mb() - before:.1f} MB RSS, {structures} compiled "

@@ -14,7 +14,6 @@ import numbers
 import keras
 import numpy as np
 
-from keras_lrn import _dispatch
 
 MODES = ("across_channels", "within_channel")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -176,10 +175,6 @@ def validate_arguments(
             f" Received: implementation={implementation!r} with "
             f"learnable={learnable!r}, window={window!r}"
         )
-    if implementation == "native":
-        _dispatch.raise_if_native_unavailable(
-            _dispatch.native_unavailable_reason(
-                mode, arguments["size"], arguments["data_format"]))
     arguments["groups"] = groups_argument(groups, mode, implementation)
     arguments["learned"] = learned
     return arguments
@@ -378,7 +373,7 @@ def validate_for_compute_dtype(alpha, beta, bias, dtype, window_scale=None,
                 )
             if name == "window_scale":
                 # the layer keeps a learned scale at least this (see
-                # `_kernels.parameter_from_weight`)
+                # `layer.parameter_from_weight`)
                 value = max(value, smallest_window_scale(dtype))
             values[name] = value
     bounds = parameter_bounds(dtype)

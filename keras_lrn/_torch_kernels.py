@@ -1,26 +1,27 @@
-"""LRN on the PyTorch backend, written in `torch` directly.
+"""LRN of a fixed box window on the PyTorch backend, written in `torch`.
 
-Three paths compute the same function as the portable `keras.ops` one:
+Three kernels compute the same function as the portable `keras.ops` passes
+(`keras_lrn._compilation`), each a row of the dispatch's table
+(`keras_lrn._dispatch`), which alone decides which runs:
 
-- eager (`lrn`): a `torch.autograd.Function` whose forward and backward
-  write as few full-size temporaries as the formula allows (the squares and
-  their window sum, accumulated in place; the power in place) and whose
-  backward reuses the forward's denominator `t` and `s = t ** -beta`
-  (saved beside `x` where a gradient is wanted: one tensor more than the
-  portable path keeps, for no second power). Every sum is a sum of the
-  window's elements (no running-sum difference, which loses float32
-  precision on long axes).
-- compiled (under `torch.compile`, Keras's `jit_compile=True`): the plain
-  out-of-place formula and the same backward (`_CompiledLRN`), which
+- `in_place` (eager calls): a `torch.autograd.Function` whose forward and
+  backward write as few full-size temporaries as the formula allows (the
+  squares and their window sum, accumulated in place; the power in place)
+  and whose backward reuses the forward's denominator `t` and its power
+  `p = t ** beta` (saved beside `x` where a gradient is wanted). Every sum is
+  a sum of the window's elements (no running-sum difference, which loses
+  float32 precision on long axes).
+- `fused` (under `torch.compile`, Keras's `jit_compile=True`): the plain
+  out-of-place formula and the same backward (`_FusedLRN`), which
   TorchInductor fuses; no Python-side cache is consulted there, so Dynamo
   traces it without warnings or graph breaks.
-- exported (inside `torch.onnx.export`'s TorchScript trace): the same
-  `torch.autograd.Function`, whose `symbolic` writes one ONNX `LRN` node
-  where onnxruntime's `LRN` computes the layer (4-D float32 input, across
-  channels, an odd window), and the plain formula otherwise.
+- `onnx_node` and `formula` (inside `torch.onnx.export`'s TorchScript
+  trace): one ONNX `LRN` node, or the plain formula where ONNX's operator
+  cannot compute the layer.
 
-The window is given as `(axes, before, after)`: the axes it spans and how
-many elements it holds before and after each element's own.
+The power of the denominator is `keras_lrn._formula.beta_power`, the one
+power table, here over `torch` primitives (`TORCH`, and `TORCH_IN_PLACE`
+for the in-place kernels).
 """
 
 import contextlib
@@ -28,19 +29,27 @@ import warnings
 
 import torch
 
+from keras_lrn import _formula
+from keras_lrn import conventions
+
+__all__ = ["formula", "fused", "in_place", "onnx_node", "quiet_tracer"]
+
 # Up to this window length a window sum adds shifted slices in place (one
 # temporary); longer windows sum doubling widths (log2(size) temporaries,
 # fewer passes over memory).
 IN_PLACE_MAX_SIZE = 8
 
+TORCH = _formula.Primitives(
+    sqrt=torch.sqrt, multiply=torch.mul, power=torch.pow, exp=torch.exp,
+    log=torch.log, ones_like=torch.ones_like)
+TORCH_IN_PLACE = _formula.Primitives(
+    sqrt=torch.Tensor.sqrt_, multiply=torch.Tensor.mul_,
+    power=torch.Tensor.pow_, exp=torch.Tensor.exp_, log=torch.Tensor.log_,
+    ones_like=lambda t: t.fill_(1.0), fresh=torch.Tensor.clone)
+
 
 def _compute_dtype(dtype):
     return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
-
-
-def exporting():
-    """Whether TorchScript traces the call (`torch.onnx.export`)."""
-    return torch.onnx.is_in_onnx_export() or torch.jit.is_tracing()
 
 
 @contextlib.contextmanager
@@ -50,11 +59,6 @@ def quiet_tracer():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
         yield
-
-
-def compiling():
-    """Whether Dynamo traces the call (`torch.compile`, `torch.export`)."""
-    return torch.compiler.is_compiling()
 
 
 def _sum_along_axis(values, axis, before, after):
@@ -112,15 +116,11 @@ def window_sum(values, axes, before, after):
     return values
 
 
-def _inverse_power_(t, beta):
-    """`t ** -beta`, written into `t` (t > 0)."""
-    if beta == 0:
-        return t.fill_(1.0)
-    if beta == 0.5:
-        return t.rsqrt_()
-    if beta == 1:
-        return t.reciprocal_()
-    return t.pow_(-beta)
+def window_sum(values, axes, before, after):
+    """The sum of `values` over the window of each element (a new tensor)."""
+    for axis in axes:
+        values = _sum_along_axis(values, axis, before, after)
+    return values
 
 
 def _denominator(x, axes, before, after, alpha, bias):
@@ -152,35 +152,31 @@ def _denominator(x, axes, before, after, alpha, bias):
 
 def _forward(x, axes, before, after, alpha, beta, bias, keep):
     """y for `x` in its compute dtype; with `keep`, also `t` and
-    `s = t ** -beta` for the backward (else both are overwritten)."""
+    `p = t ** beta` for the backward (else both are overwritten)."""
     t, squares = _denominator(x, axes, before, after, alpha, bias)
+    path = _formula.beta_path_of(beta)
     if not keep:
         del squares
-        return _inverse_power_(t, beta).mul_(x), None, None
-    s = _inverse_power_(squares.copy_(t), beta)  # the squares' memory
-    return x * s, t, s
+        p = _formula.beta_power(t, path, beta, TORCH_IN_PLACE)
+        return torch.div(x, p, out=p), None, None
+    # the squares' memory
+    p = _formula.beta_power(squares.copy_(t), path, beta, TORCH_IN_PLACE)
+    return x / p, t, p
 
 
-def _backward(x, upstream, t, s, axes, before, after, alpha, beta):
-    """dx from the forward's `t` and `s = t ** -beta`:
-    `g * s - 2 alpha beta x W^T(g x s / t)` (the transposed window swaps
-    before and after)."""
+def _backward(x, upstream, t, p, axes, before, after, alpha, beta):
+    """dx from the forward's `t` and `p = t ** beta`, as
+    `keras_lrn._formula.backward`: `q - 2 alpha beta x W^T(q x / t)` with
+    `q = upstream / p` (the transposed window swaps before and after)."""
+    q = upstream / p
     if alpha == 0 or beta == 0:
-        return upstream * s
-    u = upstream * x
-    u.mul_(s).div_(t)
+        return q
+    u = q * x
+    u.div_(t)
     correction = window_sum(u, axes, after, before)
     del u
-    correction.mul_(x).mul_(-2.0 * alpha * beta)
-    return correction.addcmul_(upstream, s)
-
-
-def formula(x, axes, before, after, alpha, beta, bias):
-    """The out-of-place formula in the compute dtype, for autodiff of any
-    order and exporters: squares, a zero-padded window sum of shifted
-    slices, the power."""
-    return x * _inverse_power(_formula_denominator(
-        x, axes, before, after, alpha, bias), beta)
+    correction.mul_(x).mul_(2.0 * alpha * beta)
+    return q.sub_(correction)
 
 
 def _formula_denominator(x, axes, before, after, alpha, bias):
@@ -192,56 +188,58 @@ def _formula_denominator(x, axes, before, after, alpha, bias):
     return bias + alpha * total
 
 
-def _inverse_power(t, beta):
-    """`t ** -beta`, out of place. AlexNet's beta 0.75 is `rsqrt(t) *
-    sqrt(rsqrt(t))`: under `torch.compile` TorchInductor recomputes the
-    power wherever the backward's window reads it, and `pow` there made
-    forward+backward 2x slower (benchmarks/backends_bench.py)."""
-    if beta == 0:
-        return torch.ones_like(t)
-    if beta == 0.5:
-        return torch.rsqrt(t)
-    if beta == 0.75:
-        root = torch.rsqrt(t)
-        return root * torch.sqrt(root)
-    if beta == 1:
-        return 1.0 / t
-    return torch.pow(t, -beta)
+def _plain_formula(x, axes, before, after, alpha, beta, bias):
+    """The out-of-place formula in the compute dtype, for autodiff of any
+    order and exporters."""
+    t = _formula_denominator(x, axes, before, after, alpha, bias)
+    return x / _formula.beta_power(t, _formula.beta_path_of(beta), beta,
+                                   TORCH)
 
 
-class _CompiledLRN(torch.autograd.Function):
+def _differentiated_again(x, upstream, axes, before, after, alpha, beta,
+                          bias):
+    """dx by autodiff of the out-of-place formula, whose graph holds `x`:
+    for a backward that is itself differentiated (`create_graph=True`)."""
+    compute = _compute_dtype(x.dtype)
+    with torch.enable_grad():
+        y = _plain_formula(x.to(compute), axes, before, after, alpha, beta,
+                           bias)
+        (dx,) = torch.autograd.grad(y, x, upstream.to(compute),
+                                    create_graph=True)
+    return dx.to(x.dtype)
+
+
+class _FusedLRN(torch.autograd.Function):
     """LRN for `torch.compile`: out-of-place forward and the hand-written
     backward from the forward's `t`, which TorchInductor fuses (autodiff
-    of the formula differentiates the power again: 2-3x slower)."""
+    of the formula differentiates the power again)."""
 
     @staticmethod
     def forward(ctx, x, axes, before, after, alpha, beta, bias):
-        compute = _compute_dtype(x.dtype)
-        xc = x.to(compute)
+        xc = x.to(_compute_dtype(x.dtype))
         t = _formula_denominator(xc, axes, before, after, alpha, bias)
         ctx.save_for_backward(x, t)
         ctx.arguments = (axes, before, after, alpha, beta, bias)
-        return (xc * _inverse_power(t, beta)).to(x.dtype)
+        path = _formula.beta_path_of(beta)
+        return (xc / _formula.beta_power(t, path, beta, TORCH)).to(x.dtype)
 
     @staticmethod
     def backward(ctx, upstream):
         x, t = ctx.saved_tensors
         axes, before, after, alpha, beta, bias = ctx.arguments
+        if torch.is_grad_enabled():
+            return (_differentiated_again(x, upstream, *ctx.arguments),
+                    ) + (None,) * 6
         compute = _compute_dtype(x.dtype)
         xc, g = x.to(compute), upstream.to(compute)
-        if torch.is_grad_enabled():
-            # differentiated again: autodiff of the formula, from x
-            with torch.enable_grad():
-                y = formula(xc, axes, before, after, alpha, beta, bias)
-                (dx,) = torch.autograd.grad(y, x, g, create_graph=True)
-            return (dx.to(x.dtype),) + (None,) * 6
-        s = _inverse_power(t, beta)
-        dx = g * s
+        q = g / _formula.beta_power(t, _formula.beta_path_of(beta), beta,
+                                    TORCH)
+        dx = q
         if alpha != 0 and beta != 0:
-            u = g * xc * s / t
+            u = q * xc / t
             for axis in axes:  # the transposed window
                 u = _padded_slices_sum(u, axis, after, before)
-            dx = dx - (2.0 * alpha * beta) * xc * u
+            dx = q - (2.0 * alpha * beta) * xc * u
         return (dx.to(x.dtype),) + (None,) * 6
 
 
@@ -259,81 +257,78 @@ def _padded_slices_sum(values, axis, before, after):
 
 
 class _LRN(torch.autograd.Function):
-    """LRN with a hand-written backward that reuses the forward's `t`."""
+    """LRN with a hand-written backward that reuses the forward's `t` and
+    `p`; `symbolic` writes one ONNX `LRN` node for TorchScript's export."""
 
     @staticmethod
-    def forward(ctx, x, axes, before, after, alpha, beta, bias, onnx_size,
-                channels_last):
-        compute = _compute_dtype(x.dtype)
-        xc = x.to(compute)
+    def forward(ctx, x, axes, before, after, alpha, beta, bias,
+                onnx_attributes, channels_last):
+        xc = x.to(_compute_dtype(x.dtype))
         keep = ctx.needs_input_grad[0]
-        y, t, s = _forward(xc, axes, before, after, alpha, beta, bias, keep)
+        y, t, p = _forward(xc, axes, before, after, alpha, beta, bias, keep)
         if keep:
-            ctx.save_for_backward(x, t, s)
-        ctx.window = (axes, before, after)
-        ctx.coefficients = (alpha, beta, bias)
+            ctx.save_for_backward(x, t, p)
+        ctx.arguments = (axes, before, after, alpha, beta, bias)
         return y.to(x.dtype)
 
     @staticmethod
     def backward(ctx, upstream):
-        x, t, s = ctx.saved_tensors
-        axes, before, after = ctx.window
-        alpha, beta, bias = ctx.coefficients
-        compute = _compute_dtype(x.dtype)
+        x, t, p = ctx.saved_tensors
+        axes, before, after, alpha, beta, bias = ctx.arguments
         if torch.is_grad_enabled():
-            # differentiated again (create_graph=True): autodiff of the
-            # out-of-place formula, whose graph holds x
-            with torch.enable_grad():
-                xc = x.to(compute)
-                y = formula(xc, axes, before, after, alpha, beta, bias)
-                (dx,) = torch.autograd.grad(
-                    y, x, upstream.to(compute), create_graph=True)
-            return (dx.to(x.dtype),) + (None,) * 8
-        dx = _backward(x.to(compute), upstream.to(compute), t, s, axes,
+            return (_differentiated_again(x, upstream, *ctx.arguments),
+                    ) + (None,) * 8
+        compute = _compute_dtype(x.dtype)
+        dx = _backward(x.to(compute), upstream.to(compute), t, p, axes,
                        before, after, alpha, beta)
         return (dx.to(x.dtype),) + (None,) * 8
 
     @staticmethod
-    def symbolic(g, x, axes, before, after, alpha, beta, bias, onnx_size,
-                 channels_last):
-        """One ONNX `LRN` node (ONNX divides alpha by its size)."""
+    def symbolic(g, x, axes, before, after, alpha, beta, bias,
+                 onnx_attributes, channels_last):
+        """One ONNX `LRN` node."""
         if channels_last:
             x = g.op("Transpose", x, perm_i=[0, 3, 1, 2])
-        y = g.op("LRN", x, alpha_f=alpha * onnx_size, beta_f=beta,
-                 bias_f=bias, size_i=onnx_size)
+        y = g.op("LRN", x, **onnx_attributes)
         if channels_last:
             y = g.op("Transpose", y, perm_i=[0, 2, 3, 1])
         return y
 
 
-def onnx_lrn_size(x, axes, before, after):
-    """The `size` of ONNX's `LRN` computing this window on `x`, or None
-    where that operator cannot: it sums across the channels of 4-D float32
-    input. ONNX defines even sizes too (the extra element after the
-    centre), but onnxruntime's kernel refuses them (`size_ % 2 == 1`), so
-    only odd windows become an `LRN` node."""
-    if (x.dim() != 4 or x.dtype != torch.float32 or len(axes) != 1
-            or axes[0] not in (1, 3) or after != before):
-        return None
-    return before + after + 1
+def in_place(x, window, alpha, beta, bias, window_scale=None, learned=()):
+    """The eager kernel of a fixed box window (see the module)."""
+    return _LRN.apply(x, window.axes, window.before, window.after, alpha,
+                      beta, bias, None, False)
 
 
-def lrn(x, axes, before, after, alpha, beta, bias):
-    """LRN of a torch tensor: `y = x * (bias + alpha * W(x^2)) ** -beta`,
-    `axes`, `before` and `after` giving the window. (On 4-D input a window
-    over axis 1 or 3 alone is across channels: ONNX's operator.)"""
-    axes = tuple(a % x.dim() for a in axes)
-    if compiling():
-        return _CompiledLRN.apply(x, axes, before, after, alpha, beta, bias)
-    if exporting():
-        onnx_size = onnx_lrn_size(x, axes, before, after)
-        if onnx_size is None:
-            compute = _compute_dtype(x.dtype)
-            return formula(x.to(compute), axes, before, after, alpha, beta,
-                           bias).to(x.dtype)
-        # the trace records `symbolic`'s node; the forward still runs, on
-        # traced shapes, which the tracer would warn about
-        with quiet_tracer():
-            return _LRN.apply(x, axes, before, after, alpha, beta, bias,
-                              onnx_size, axes[0] == 3)
-    return _LRN.apply(x, axes, before, after, alpha, beta, bias, 0, False)
+def fused(x, window, alpha, beta, bias, window_scale=None, learned=()):
+    """The kernel under `torch.compile` (see the module)."""
+    return _FusedLRN.apply(x, window.axes, window.before, window.after,
+                           alpha, beta, bias)
+
+
+def onnx_node(x, window, alpha, beta, bias, window_scale=None, learned=()):
+    """One ONNX `LRN` node in TorchScript's export, for a window that ONNX's
+    operator computes (4-D float32 input, across the channels of axis 1 or
+    3, an odd window); its attributes from `CONVENTIONS["onnx"]`."""
+    size = window.before + window.after + 1
+    arguments = conventions.from_canonical(
+        conventions.CONVENTIONS["onnx"], size, alpha, beta, bias,
+        "across_channels", "after")
+    attributes = {"size_i": arguments["size"],
+                  "alpha_f": arguments["alpha"], "beta_f": arguments["beta"],
+                  "bias_f": arguments["bias"]}
+    # the trace records `symbolic`'s node; the forward still runs, on
+    # traced shapes, which the tracer would warn about
+    with quiet_tracer():
+        return _LRN.apply(x, window.axes, window.before, window.after,
+                          alpha, beta, bias, attributes,
+                          window.axes[0] == 3)
+
+
+def formula(x, window, alpha, beta, bias, window_scale=None, learned=()):
+    """The plain formula in TorchScript's export, where ONNX's operator
+    cannot compute the layer."""
+    compute = _compute_dtype(x.dtype)
+    return _plain_formula(x.to(compute), window.axes, window.before,
+                          window.after, alpha, beta, bias).to(x.dtype)

@@ -1,6 +1,6 @@
 """The `LocalResponseNormalization` Keras layer."""
 
-import contextlib
+import math
 import threading
 
 import keras
@@ -8,17 +8,10 @@ import numpy as np
 
 from keras_lrn import _arguments
 from keras_lrn import _dispatch
-from keras_lrn import _kernels
-from keras_lrn import _op
+from keras_lrn import _operation
 from keras_lrn import conventions
 
 _BUILD_LOCK = threading.Lock()
-# TensorFlow writes the name scope into the name of every op of a graph, so
-# a layer's name costs its length once per op: LRN's call has about 50 ops
-# where Dense's has 10, and a 300 KB name cost 3.7 times Dense's time and
-# memory. The ops of `call` are named under at most this many characters of
-# the layer's name.
-_LONGEST_OP_SCOPE = 256
 # Keywords of other frameworks' LRN that users pass to the layer by habit,
 # and the converter that takes them.
 _CONVENTION_KEYWORDS = {
@@ -213,6 +206,9 @@ class LocalResponseNormalization(keras.layers.Layer):
             implementation, learnable, window, window_scale, groups,
         )
         self.groups = arguments["groups"]
+        if implementation == "native":
+            _dispatch.raise_if_native_unavailable(
+                mode, arguments["size"], arguments["data_format"])
         self.size = arguments["size"]
         self.mode = mode
         self.data_format = arguments["data_format"]
@@ -234,7 +230,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         if self.compute_dtype in _arguments.HALF_PRECISION_DTYPES:
             self.autocast = False
         self._check_parameters({
-            name: _kernels.log_of(self._initial_values[name])
+            name: log_of(self._initial_values[name])
             for name in self.learned_parameters})
 
     @property
@@ -263,8 +259,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         weight = self._learned_weights.get(name)
         if weight is None:
             return self._initial_values[name]
-        value = _kernels.parameter_from_weight(name, weight.value,
-                                               self.compute_dtype)
+        value = parameter_from_weight(name, weight.value, self.compute_dtype)
         # float32 holds every half-precision value exactly; NumPy has no
         # bfloat16 of its own
         if keras.backend.standardize_dtype(value.dtype) in (
@@ -316,16 +311,14 @@ class LocalResponseNormalization(keras.layers.Layer):
         initial = self._initial_values
         # the dtype policy may have changed since the constructor
         self._check_parameters({
-            name: _kernels.log_of(initial[name])
+            name: log_of(initial[name])
             for name in self.learned_parameters})
         _arguments.validate_groups_divide_channels(
             input_shape, self.groups, self.data_format)
         if self.implementation == "native":
             _dispatch.raise_if_native_unavailable(
-                _dispatch.native_unavailable_reason(
-                    self.mode, self.size, self.data_format, input_shape,
-                    self.compute_dtype,
-                )
+                self.mode, self.size, self.data_format, input_shape,
+                self.compute_dtype,
             )
         rank = len(input_shape)
         if self.mode == "across_channels":
@@ -347,7 +340,7 @@ class LocalResponseNormalization(keras.layers.Layer):
                     name: self.add_weight(
                         name=name, shape=(), autocast=False,
                         initializer=keras.initializers.Constant(
-                            np.float64(_kernels.log_of(initial[name]))),
+                            np.float64(log_of(initial[name]))),
                     )
                     for name in self.learned_parameters
                 }
@@ -355,10 +348,10 @@ class LocalResponseNormalization(keras.layers.Layer):
     def call(self, inputs):
         values = dict(self._initial_values)
         for name, weight in self._learned_weights.items():
-            values[name] = _kernels.parameter_from_weight(
+            values[name] = parameter_from_weight(
                 name, weight, self.compute_dtype)
-        with _op_name_scope(self.name):
-            outputs = _op.normalize(
+        with _dispatch.op_name_scope(self.name):
+            outputs = _operation.normalize(
                 inputs,
                 size=self.size,
                 mode=self.mode,
@@ -421,7 +414,7 @@ class LocalResponseNormalization(keras.layers.Layer):
             self._check_weights(weights, "loaded from the file")
         except ValueError:
             for name, weight in self._learned_weights.items():
-                weight.assign(_kernels.log_of(self._initial_values[name]))
+                weight.assign(log_of(self._initial_values[name]))
             raise
 
     def _check_weights(self, weights, source):
@@ -611,19 +604,6 @@ class LocalResponseNormalization(keras.layers.Layer):
         )
 
 
-def _op_name_scope(name):
-    """On TensorFlow, for a layer name longer than `_LONGEST_OP_SCOPE`, a
-    name scope of its first characters for the ops of `call`, so that the
-    name costs what it costs any Keras layer; otherwise nothing."""
-    if (len(name) <= _LONGEST_OP_SCOPE
-            or keras.backend.backend() != "tensorflow"):
-        return contextlib.nullcontext()
-    import tensorflow as tf
-
-    # a scope ending in "/" is used as given, not nested in the layer's
-    return tf.name_scope(name[:_LONGEST_OP_SCOPE] + "/")
-
-
 def _raise_for_non_float_dtype(policy, dtype):
     """A `ValueError` naming the `dtype` argument where the layer's dtype
     policy computes or stores in something other than a float."""
@@ -654,3 +634,24 @@ def _raise_for_convention_keywords(kwargs):
 
 
 LRN = LocalResponseNormalization
+
+
+def log_of(value):
+    """The value a learned parameter's weight holds: its logarithm (`exp`
+    inverts it, see `parameter_from_weight`)."""
+    return math.log(value)
+
+
+def parameter_from_weight(name, weight, dtype):
+    """The parameter a learned weight holds, `exp(weight)`; the window's
+    scale is kept at least `_arguments.smallest_window_scale(dtype)` so that
+    training cannot drive it to where its weights underflow."""
+    value = keras.ops.exp(weight)
+    if name == "window_scale":
+        smallest = keras.ops.convert_to_tensor(
+            _arguments.smallest_window_scale(dtype),
+            dtype=keras.backend.standardize_dtype(value.dtype))
+        # `where`, not `maximum`: Keras's PyTorch `maximum` returned float32
+        # for float64 operands
+        value = keras.ops.where(value > smallest, value, smallest)
+    return value

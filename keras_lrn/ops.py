@@ -7,7 +7,8 @@ exported graphs hold one `LRN` op where TensorFlow's can compute the layer.
 """
 
 from keras_lrn._dispatch import native_for_export
-from keras_lrn._op import local_response_normalization
+from keras_lrn._operation import local_response_normalization
 from keras_lrn.conventions import convention_arguments
 
-__all__ = ["convention_arguments", "local_response_normalization", "native_for_export"]
+__all__ = ["convention_arguments", "local_response_normalization",
+           "native_for_export"]

@@ -230,9 +230,9 @@ def test_jax_compiles_one_function_per_structure_across_shapes(rng):
     the formula does); a call under an outer jit traces no new one."""
     import jax
 
-    from keras_lrn import _kernels
+    from keras_lrn import _compilation
 
-    _kernels.compiled_lrn.cache_clear()
+    _compilation._jax_functions.cache_clear()
     layer = keras_lrn.LRN(size=5, alpha=1e-2)
     for shape in ((1, 4, 4, 8), (2, 5, 3, 8), (3, 7, 7, 8)):
         x = rng.uniform(0, 8, shape).astype(np.float32)
@@ -241,7 +241,7 @@ def test_jax_compiles_one_function_per_structure_across_shapes(rng):
                 np.asarray(function(x)),
                 reference.lrn(x.astype(np.float64), size=5, alpha=1e-2,
                               beta=0.75, bias=2.0), "float32")
-    assert _kernels.compiled_lrn.cache_info().currsize == 1
+    assert _compilation._jax_functions.cache_info().currsize == 1
 
 
 # --- .keras files across backends ---------------------------------------------

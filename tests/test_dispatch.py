@@ -1,12 +1,18 @@
-"""The one door and its dispatch (issue 11): the default path is exact in
-every TensorFlow context, `native_for_export()` and implementation="native"
-export one LRN op, and compiled work is keyed by structure, not values.
+"""The one door and its dispatch (issues 11, 25, 30): one table chooses the
+kernel of every call, with the arguments the op really passes; the default
+path is exact in every TensorFlow context, `native_for_export()` and
+implementation="native" export one LRN op, compiled work is keyed by
+structure, not values, and no module but the dispatch asks which backend or
+tracing context it runs in.
 
 Expected values come from tests/reference.py (float64 NumPy) and
 onnxruntime.
 """
 
+import ast
+import contextlib
 import logging
+import pathlib
 
 import keras
 import numpy as np
@@ -15,13 +21,15 @@ import pytest
 import keras_lrn
 from keras_lrn import LRN
 from keras_lrn import _arguments
+from keras_lrn import _compilation
 from keras_lrn import _dispatch
-from keras_lrn import _kernels
-from keras_lrn import _op
+from keras_lrn import _formula
+from keras_lrn import _operation
 from keras_lrn import ops as lrn_ops
 from tests import reference
 
-TENSORFLOW = keras.backend.backend() == "tensorflow"
+BACKEND = keras.backend.backend()
+TENSORFLOW = BACKEND == "tensorflow"
 tensorflow_only = pytest.mark.skipif(
     not TENSORFLOW, reason="TensorFlow contexts, export and its LRN op")
 KWARGS = dict(size=3, alpha=1e-3, beta=0.75, bias=2.0)
@@ -49,20 +57,167 @@ def test_the_op_function_still_validates_its_arguments():
 
 
 def test_operation_and_layer_have_different_names():
-    assert issubclass(_op.LRNOperation, keras.Operation)
-    assert _op.LRNOperation.__name__ != LRN.__name__
+    assert issubclass(_operation.LRNOperation, keras.Operation)
+    assert _operation.LRNOperation.__name__ != LRN.__name__
     assert not hasattr(lrn_ops, "LocalResponseNormalization")
 
 
-def test_choice_is_always_one_of_the_implementations():
-    shape, dtype = (1, 4, 4, 8), "float32"
-    for implementation in ("auto", "portable"):
-        for mode in ("across_channels", "within_channel"):
-            chosen = _dispatch.choose_implementation(
-                implementation, shape, dtype, mode, 3, 2.0, 0.75,
-                "channels_last")
-            assert chosen in _arguments.IMPLEMENTATIONS
-            assert chosen == "portable"  # no GPU here
+@contextlib.contextmanager
+def kernels_chosen(monkeypatch):
+    """Records the kernel `_dispatch.choose_kernel` returns on each call
+    made inside, with the arguments the op passes it."""
+    chosen = []
+    choose = _dispatch.choose_kernel
+
+    def recording(*args, **kwargs):
+        chosen.append(choose(*args, **kwargs))
+        return chosen[-1]
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_dispatch, "choose_kernel", recording)
+        yield chosen
+
+
+def table_kernels():
+    return {row[-1] for row in _dispatch.TABLE}
+
+
+def test_every_table_entry_names_a_kernel():
+    for name in table_kernels():
+        module, function = name.split(":")
+        if module == "_torch_kernels" and BACKEND != "torch":
+            continue
+        if module == "_jax_export" and BACKEND != "jax":
+            continue
+        assert callable(_dispatch.kernel(name)), name
+
+
+# the kernel of an eager call of a layer of each structure on this backend
+# (a TensorFlow GPU takes cuDNN's LRN for a fixed float32 box within its
+# limits)
+EAGER_KERNEL = {
+    "tensorflow": dict(box="_compilation:tensorflow_eager",
+                       general="_compilation:tensorflow_eager"),
+    "jax": dict(box="_compilation:jax_concrete",
+                general="_compilation:jax_concrete"),
+    "torch": dict(box="_torch_kernels:in_place",
+                  general="_compilation:torch_eager"),
+}
+STRUCTURES = {
+    "fixed box": (dict(KWARGS), "box"),
+    "fixed within": (dict(KWARGS, mode="within_channel"), "box"),
+    "fixed exponential": (dict(window="exponential", window_scale=2.0),
+                          "general"),
+    "learned box": (dict(KWARGS, learnable=True), "general"),
+    "learned exponential": (dict(window="exponential", window_scale=2.0,
+                                 learnable=True), "general"),
+}
+
+
+def expected_eager_kernel(kwargs, structure):
+    if (BACKEND == "tensorflow" and structure == "box"
+            and kwargs.get("mode", "across_channels") == "across_channels"
+            and _dispatch.tensorflow_gpu_available()):
+        return "_compilation:tensorflow_native_eager"
+    return EAGER_KERNEL[BACKEND][structure]
+
+
+@pytest.mark.skipif(BACKEND not in EAGER_KERNEL, reason="a backend the "
+                    "table names (tensorflow, jax, torch)")
+@pytest.mark.parametrize("name", list(STRUCTURES))
+def test_eager_calls_run_the_kernel_of_their_structure(
+        monkeypatch, rng, name):
+    """Through the arguments the layer and the op really pass: a fixed
+    exponential window or a learned box is "general", never the fixed box's
+    kernels (issue 30: `fixed_box=not learned` sent a fixed exponential
+    window to TensorFlow's op)."""
+    kwargs, structure = STRUCTURES[name]
+    x = rng.uniform(-5, 5, (2, 4, 4, 8)).astype(np.float32)
+    with kernels_chosen(monkeypatch) as chosen:
+        y = LRN(**kwargs)(x)
+    assert chosen == [expected_eager_kernel(kwargs, structure)]
+    reference_kwargs = dict(size=5, alpha=1e-4, beta=0.75, bias=2.0)
+    reference_kwargs.update((k, v) for k, v in kwargs.items()
+                            if k in ("size", "alpha", "beta", "bias", "mode"))
+    if kwargs.get("window") == "exponential":
+        expected = reference.exponential_lrn(x, 1e-4, 0.75, 2.0, 2.0)
+    else:
+        expected = reference.lrn(x, **reference_kwargs)
+    reference.assert_matches_in_dtype(keras.ops.convert_to_numpy(y),
+                                      expected, "float32")
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(window="exponential", window_scale=2.0),
+    dict(window="exponential", window_scale=2.0, learnable=["alpha"]),
+    dict(KWARGS, learnable=True)], ids=["fixed-exp", "learned-exp",
+                                         "learned-box"])
+def test_general_structures_run_inside_native_for_export(rng, kwargs):
+    """Inside `native_for_export()` only a fixed box window may reach
+    TensorFlow's op: the other structures keep the portable path, run and
+    match the reference (issue 30's planted bug raised AttributeError)."""
+    x = rng.uniform(-5, 5, (2, 4, 4, 8)).astype(np.float32)
+    with keras_lrn.native_for_export():
+        y = keras.ops.convert_to_numpy(LRN(**kwargs)(x))
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            traced = tf.function(LRN(**kwargs))(x).numpy()
+            np.testing.assert_array_equal(traced, y)
+    if kwargs.get("window") == "exponential":
+        expected = reference.exponential_lrn(x, 1e-4, 0.75, 2.0, 2.0)
+    else:
+        expected = reference.lrn(x, **KWARGS)
+    reference.assert_matches_in_dtype(y, expected, "float32")
+
+
+# Names that ask which backend or tracing context a call runs in; only
+# keras_lrn/_dispatch.py may use them. keras_lrn/_foreign.py reads the
+# private export state of Keras and jax2onnx for the dispatch (its
+# functions are called from the dispatch only).
+CONTEXT_QUESTIONS = {"backend", "executing_eagerly", "is_compiling",
+                     "is_in_onnx_export", "is_tracing", "Tracer",
+                     "keras_exporting_onnx", "jax2onnx_converting",
+                     "_getframe", "inside_function"}
+MAY_ASK = {"_dispatch.py": CONTEXT_QUESTIONS,
+           "_foreign.py": {"_getframe"}}
+
+
+def context_questions(path):
+    """`(line, name)` of every attribute in `CONTEXT_QUESTIONS` that the
+    module at `path` reads (`keras.backend.backend`, `tf.executing_eagerly`,
+    `torch.compiler.is_compiling`, `jax.core.Tracer`, ...)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+            if node.func.attr == "backend":  # keras.backend.backend()
+                found.append((node.lineno, "backend"))
+        elif (isinstance(node, ast.Attribute) and node.attr != "backend"
+                and node.attr in CONTEXT_QUESTIONS):
+            found.append((node.lineno, node.attr))
+    return found
+
+
+def test_only_the_dispatch_asks_for_the_backend_or_the_tracing_context():
+    package = pathlib.Path(keras_lrn.__file__).parent
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        allowed = MAY_ASK.get(path.name, set())
+        offenders += [f"{path.relative_to(package.parent)}:{line}: {name}"
+                      for line, name in context_questions(path)
+                      if name not in allowed]
+    assert not offenders, (
+        "only keras_lrn/_dispatch.py asks which backend or context a call "
+        "runs in; add a context or a row to _dispatch.TABLE instead: "
+        f"{offenders}")
+
+
+def test_the_scan_finds_a_question_outside_the_dispatch(tmp_path):
+    module = tmp_path / "kernel.py"
+    module.write_text("import keras\n"
+                      "def f():\n"
+                      "    return keras.backend.backend() == 'torch'\n")
+    assert context_questions(module) == [(3, "backend")]
 
 
 # --- the default path keeps NaN and Inf in their windows ---------------------
@@ -174,9 +329,13 @@ def test_onnx_export_without_the_switch(rng, tmp_path, kwargs, lrn_nodes):
     (output,) = session.run(None, {session.get_inputs()[0].name: x})
     np.testing.assert_allclose(output, reference.lrn(x, **kwargs), rtol=1e-5)
     # the export left eager calls on the portable path
-    assert _dispatch.choose_implementation(
-        "auto", x.shape, "float32", "across_channels", 5, 2.0, 0.75,
-        "channels_last") == "portable"
+    assert _dispatch.choose_kernel(
+        ("tensorflow", "eager"), x.shape, "float32",
+        _dispatch.make_window(("tensorflow", "eager"), x.shape, 5,
+                              "across_channels", "channels_last", "after",
+                              "box"),
+        "auto", "across_channels", 5, 0.75, 2.0, "channels_last") == (
+        expected_eager_kernel(kwargs, "box"))
 
 
 def tflite_ops_and_output(model, x, tmp_path):
@@ -211,16 +370,16 @@ def test_tflite_conversion_holds_the_builtin_lrn_inside_the_switch(
 
 
 @tensorflow_only
-def test_switch_keeps_the_portable_path_where_the_op_cannot_serve(rng):
+def test_switch_keeps_the_portable_path_where_the_op_cannot_serve(
+        monkeypatch, rng):
     # within-channel mode, an even size, channels_first: no LRN op exists
     for kwargs in (dict(mode="within_channel"), dict(size=4),
                    dict(data_format="channels_first")):
-        with keras_lrn.native_for_export():
-            chosen = _dispatch.choose_implementation(
-                "auto", (1, 4, 4, 8), "float32",
-                kwargs.get("mode", "across_channels"), kwargs.get("size", 3),
-                2.0, 0.75, kwargs.get("data_format", "channels_last"))
-        assert chosen == "portable"
+        x = rng.uniform(0, 5, (1, 4, 4, 8)).astype(np.float32)
+        with kernels_chosen(monkeypatch) as chosen:
+            with keras_lrn.native_for_export():
+                LRN(**dict(dict(size=3), **kwargs))(x)
+        assert chosen == ["_compilation:tensorflow_eager"], kwargs
 
 
 # --- compiled work keyed by structure, not by values -------------------------
@@ -235,24 +394,26 @@ class _Records(logging.Handler):
 
 
 def _structure_cache():
-    """The cache of compiled work per `Structure`: one function per
-    structure on JAX, a forward and a backward pass on TensorFlow. A fixed
+    """The cache of compiled work per `Structure`: the compiled functions
+    on JAX, the XLA-compiled passes of eager calls on TensorFlow. A fixed
     box window compiles nothing per structure on PyTorch (its kernels run
     eagerly, or inside the caller's `torch.compile`)."""
     if keras.backend.backend() == "jax":
-        return _kernels.compiled_lrn
-    return _kernels.compiled_pass
+        return _compilation._jax_functions
+    if keras.backend.backend() == "torch":
+        return _compilation._torch_eager_passes
+    return _compilation._xla_passes
 
 
 def test_new_alpha_and_bias_compile_nothing(monkeypatch, rng):
     traces = []
-    forward = _kernels.forward
+    forward = _formula.forward
 
     def counting_forward(*args, **kwargs):
         traces.append(1)
         return forward(*args, **kwargs)
 
-    monkeypatch.setattr(_kernels, "forward", counting_forward)
+    monkeypatch.setattr(_formula, "forward", counting_forward)
     _structure_cache().cache_clear()
     records = _Records()
     logger = logging.getLogger("tensorflow")
@@ -289,7 +450,7 @@ def test_general_betas_share_one_structure_and_fast_betas_have_their_own(
         assert _structure_cache().cache_info().currsize == 3
 
 
-# --- the native op's guards ---------------------------------------------------
+# --- the native op's guards --------------------------------------------------
 
 @tensorflow_only
 @pytest.mark.parametrize("rank", [3, 5, 6])
@@ -306,23 +467,30 @@ def test_native_op_refuses_ranks_other_than_four(rank):
 
 
 @tensorflow_only
-def test_auto_picks_cudnn_only_within_its_limits(monkeypatch):
-    """The TensorFlow GPU branch, with a GPU pretended: float32, sizes 3 to
-    15, beta >= 0.01, bias >= 1e-5, fixed parameters and a box window."""
+def test_auto_picks_cudnn_only_within_its_limits(monkeypatch, rng):
+    """The TensorFlow GPU branch, with a GPU pretended, through real layer
+    calls: float32, sizes 3 to 15, beta >= 0.01, bias >= 1e-5, fixed
+    parameters and a box window. (TensorFlow's op runs on the CPU too.)"""
     monkeypatch.setattr(_dispatch, "tensorflow_gpu_available", lambda: True)
-    base = dict(implementation="auto", shape=(1, 4, 4, 32), dtype="float32",
-                mode="across_channels", size=5, bias=2.0, beta=0.75,
-                data_format="channels_last")
-    assert _dispatch.choose_implementation(**base) == "native"
+    base = dict(size=5, bias=2.0, beta=0.75)
+    native = "_compilation:tensorflow_native_eager"
+    portable = "_compilation:tensorflow_eager"
+
+    def kernel_of(shape=(1, 4, 4, 32), dtype="float32", **kwargs):
+        x = rng.uniform(0, 5, shape).astype(np.float32)
+        with kernels_chosen(monkeypatch) as chosen:
+            LRN(dtype=dtype, **dict(base, **kwargs))(x)
+        return chosen
+
+    assert kernel_of() == [native]
     for change in (dict(dtype="float16"), dict(dtype="float64"),
                    dict(size=17), dict(size=1), dict(beta=0.005),
                    dict(bias=1e-6), dict(implementation="portable"),
-                   dict(fixed_box=False), dict(size=4),
-                   dict(shape=(1, 4, 32))):
-        assert _dispatch.choose_implementation(**dict(base, **change)) == (
-            "portable"), change
+                   dict(learnable=True), dict(learnable=["alpha"]),
+                   dict(size=4), dict(shape=(1, 4, 32)),
+                   dict(window="exponential", window_scale=2.0, size=5)):
+        assert kernel_of(**change) == [portable], change
     for size in (3, 15):
-        assert _dispatch.choose_implementation(
-            **dict(base, size=size)) == "native"
+        assert kernel_of(size=size) == [native]
     monkeypatch.setattr(_dispatch, "tensorflow_gpu_available", lambda: False)
-    assert _dispatch.choose_implementation(**base) == "portable"
+    assert kernel_of() == [portable]

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import keras_lrn
-from keras_lrn import LRN, _op, legacy
+from keras_lrn import LRN, _operation, legacy
 from tests import reference
 
 DATA = reference.__file__.rsplit("/", 1)[0] + "/data"
@@ -318,7 +318,7 @@ def test_unknown_rank_gets_a_message_that_says_rank():
     for function in (
         LRN(), built,
         lambda t: keras_lrn.ops.local_response_normalization(t),
-        lambda t: _op.normalize(
+        lambda t: _operation.normalize(
             t, size=5, alpha=1e-4, beta=0.75, bias=2.0,
             mode="across_channels", data_format="channels_last",
             even_window_side="after", implementation="auto"),

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 
 import keras_lrn
-from keras_lrn import _kernels
 from tests import reference
 
 BACKEND = keras.backend.backend()
@@ -240,25 +239,6 @@ def test_converters_refuse_what_a_framework_cannot_express(case, converter):
 
 
 # --- values and gradients ----------------------------------------------------
-
-@pytest.mark.parametrize("method", ["matrix", "scan", "auto"])
-@pytest.mark.parametrize("channels, axis", [(1, -1), (7, 1), (8, -1),
-                                            (200, -1)])
-def test_exponential_window_sum_methods_match_the_double_loop(
-        rng, float64, method, channels, axis):
-    """Both ways of summing, and "auto", against the explicit double loop."""
-    data_format = "channels_last" if axis == -1 else "channels_first"
-    shape = (2, 3, channels) if axis == -1 else (2, channels, 3)
-    x = rng.uniform(0.5, 2, shape)
-    squares = keras.ops.convert_to_tensor(x**2)
-    window = _kernels.ExponentialWindow.of(shape, data_format, method)
-    total = keras.ops.convert_to_numpy(window.sum(
-        squares, keras.ops.convert_to_tensor(2.5, dtype="float64")))
-    # the reference LRN with alpha 1, beta 1, bias 1 gives x / (1 + total)
-    expected = x / reference.exponential_lrn(x, 1.0, 1.0, 1.0, 2.5,
-                                             data_format=data_format) - 1.0
-    np.testing.assert_allclose(total, expected, rtol=1e-12)
-
 
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_matches_the_float64_formula_with_exact_gradients(rng, float64,

@@ -236,16 +236,17 @@ MUTATIONS = (
         why="a window one channel wider than `size`"),
     Mutation(
         "beta-075-fast-path", PACKAGE,
-        "return x / (root * ops.sqrt(root))",
-        "return x / (root * ops.rsqrt(root))",
+        "return p.multiply(root, p.sqrt(p.fresh(root)))",
+        "return p.multiply(root, p.sqrt(p.fresh(t)))",
         ("tests/test_numerics.py", "-k", "power_path"),
-        why="the forward's beta = 0.75 path divides by t**(0.5 - 0.25)"),
+        why="the power table's beta = 0.75 computes t**(0.5 + 0.5)"),
     Mutation(
         "beta-075-backward-power", PACKAGE,
-        "return root * ops.sqrt(root)",
-        "return root * ops.rsqrt(root)",
+        "return p.multiply(root, p.sqrt(p.fresh(root)))",
+        "return p.multiply(root, p.fresh(root))",
         ("tests/test_gradients.py", "-k", "first_order_matches"),
-        why="the backward's t**-0.75 computes t**(-0.5 + 0.25)"),
+        why="the power table's t**0.75 computes t**(0.5 + 0.5), forward and "
+            "backward"),
     Mutation(
         "half-precision-not-upcast", PACKAGE,
         'return "float32" if dtype in HALF_PRECISION_DTYPES else dtype',

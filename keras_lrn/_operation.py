@@ -1,12 +1,13 @@
 """The LRN function and its `keras.Operation`: arguments checked, then the
-path `keras_lrn._dispatch` picks computes the call."""
+kernel `keras_lrn._dispatch` chooses computes the call."""
 
 import keras
 from keras import ops
 
 from keras_lrn import _arguments
 from keras_lrn import _dispatch
-from keras_lrn import _kernels
+
+__all__ = ["LRNOperation", "local_response_normalization", "normalize"]
 
 
 def local_response_normalization(
@@ -100,6 +101,9 @@ def local_response_normalization(
         window_scale=window_scale, groups=groups,
     )
     del arguments["learned"]
+    if implementation == "native":
+        _dispatch.raise_if_native_unavailable(
+            arguments["mode"], arguments["size"], arguments["data_format"])
     if not keras.utils.is_keras_tensor(x):
         x = ops.convert_to_tensor(x)
     if keras.backend.standardize_dtype(x.dtype) in _arguments.FLOAT_DTYPES:
@@ -119,8 +123,8 @@ def normalize(x, size, alpha, beta, bias, mode, data_format,
     every call. The parameters named in `learned` are scalar tensors (a
     layer's learned parameters), the others Python numbers. Symbolic inputs
     (the functional API) get an `LRNOperation`'s symbolic call; tensors are
-    checked (`_arguments.validate_input`) and computed by the path
-    `_dispatch.choose_implementation` picks.
+    checked (`_arguments.validate_input`) and computed by the kernel
+    `_dispatch.choose_kernel` picks from its table.
     """
     if keras.utils.is_keras_tensor(x):
         return LRNOperation(
@@ -130,7 +134,11 @@ def normalize(x, size, alpha, beta, bias, mode, data_format,
             window_scale=window_scale, groups=groups,
         ).symbolic_call(x)
     x = ops.convert_to_tensor(x)
-    shape = _static_shape(x)
+    parameters = dict(alpha=alpha, beta=beta, bias=bias,
+                      window_scale=window_scale)
+    context = _dispatch.current_context(
+        x, *(parameters[name] for name in learned))
+    shape = _dispatch.static_shape(x, context)
     _arguments.validate_input(shape, x.dtype, mode, data_format)
     if 0 in shape:
         return x
@@ -138,18 +146,13 @@ def normalize(x, size, alpha, beta, bias, mode, data_format,
         return _grouped(x, shape, groups, data_format, lambda part: normalize(
             part, size, alpha, beta, bias, mode, data_format,
             even_window_side, implementation, window, window_scale, learned))
-    if window == "exponential":
-        lrn_window = _kernels.ExponentialWindow.of(shape, data_format)
-    else:
-        lrn_window = _kernels.BoxWindow.of(shape, size, mode, data_format,
-                                           even_window_side)
-    chosen = _dispatch.choose_implementation(
-        implementation, shape, x.dtype, mode, size, bias, beta, data_format,
-        fixed_box=not learned and window == "box")
-    if chosen == "native":
-        return _kernels.native_lrn(x, lrn_window, alpha, beta, bias)
-    return _kernels.lrn(x, lrn_window, alpha, beta, bias, window_scale,
-                        learned)
+    lrn_window = _dispatch.make_window(context, shape, size, mode,
+                                       data_format, even_window_side, window)
+    chosen = _dispatch.choose_kernel(
+        context, shape, x.dtype, lrn_window, implementation, mode, size,
+        beta, bias, data_format, learned)
+    return _dispatch.kernel(chosen)(x, lrn_window, alpha, beta, bias,
+                                    window_scale, learned)
 
 
 def _grouped(x, shape, groups, data_format, compute):
@@ -181,20 +184,6 @@ def _grouped(x, shape, groups, data_format, compute):
     else:
         grouped = (-1, shape[1] // groups) + shape[2:]
     return ops.reshape(compute(ops.reshape(x, grouped)), shape)
-
-
-def _static_shape(x):
-    """`_arguments.static_shape`, also while TorchScript traces the call for
-    ONNX export, where lengths are traced tensors: the window is then
-    placed once, from the traced input's lengths (the tracer's warnings
-    about reading them are expected)."""
-    if keras.backend.backend() == "torch":
-        from keras_lrn import _torch_kernels
-
-        if _torch_kernels.exporting():
-            with _torch_kernels.quiet_tracer():
-                return tuple(int(length) for length in x.shape)
-    return _arguments.static_shape(x)
 
 
 class LRNOperation(keras.Operation):
