@@ -477,7 +477,9 @@ def test_auto_picks_cudnn_only_within_its_limits(monkeypatch, rng):
     portable = "_compilation:tensorflow_eager"
 
     def kernel_of(shape=(1, 4, 4, 32), dtype="float32", **kwargs):
-        x = rng.uniform(0, 5, shape).astype(np.float32)
+        # an input of the layer's dtype (a half-precision layer computes
+        # from the caller's input as given: a float32 input is float32 work)
+        x = rng.uniform(0, 5, shape).astype(dtype)
         with kernels_chosen(monkeypatch) as chosen:
             LRN(dtype=dtype, **dict(base, **kwargs))(x)
         return chosen
