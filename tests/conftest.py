@@ -11,12 +11,12 @@ BACKEND = keras.backend.backend()
 # One registered marker per requirement (`pytest --markers` lists them):
 # select with -m, e.g. `-m core` (CI's lowest-Keras step) or `-m "not slow"`.
 MARKERS = {
-    "tensorflow": "runs only under KERAS_BACKEND=tensorflow (skipped, "
-                  "saying so, on the other backends)",
-    "jax": "runs only under KERAS_BACKEND=jax (skipped, saying so, on the "
-           "other backends)",
-    "torch": "runs only under KERAS_BACKEND=torch (skipped, saying so, on "
-             "the other backends)",
+    "tensorflow": "runs only under KERAS_BACKEND=tensorflow (deselected, "
+                  "and counted, under the other backends)",
+    "jax": "runs only under KERAS_BACKEND=jax (deselected, and counted, "
+           "under the other backends)",
+    "torch": "runs only under KERAS_BACKEND=torch (deselected, and counted, "
+             "under the other backends); with `jax`, under either",
     "gpu": "needs a GPU (runs through KERAS_BACKEND=jax there)",
     "slow": "takes tens of seconds (a subprocess or a whole training run)",
     "distributed": "starts several processes that train together over "
@@ -31,12 +31,17 @@ def pytest_configure(config):
         config.addinivalue_line("markers", f"{name}: {description}")
 
 
-# The modules whose tests carry the `core` marker: the layer's numerics,
-# configuration, saving, gradients, learned parameters, hostile inputs and
-# dispatch (CI runs `-m core` against the lowest supported Keras).
+# The modules whose tests carry the `core` marker: the layer's and the op's
+# numerics (window sums, the formula, compiled kernels, every dtype,
+# properties), configuration and argument conventions, groups, contexts,
+# saving, gradients, learned parameters, hostile inputs and dispatch. CI runs
+# `-m core` against the lowest supported Keras (3.10), so each of these runs
+# there, and none is slow (tests/test_skips.py checks that each exists).
 CORE_MODULES = {
     "test_numerics", "test_layer", "test_saving", "test_gradients",
-    "test_learned", "test_hostile_inputs", "test_dispatch",
+    "test_learned", "test_hostile_inputs", "test_dispatch", "test_windows",
+    "test_formula", "test_compilation", "test_dtypes", "test_properties",
+    "test_convention_arguments", "test_groups", "test_contexts",
 }
 
 

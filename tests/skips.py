@@ -1,16 +1,16 @@
 """Every skip has a reason in the code, and the count cannot grow unseen.
 
-A skip is accepted when it is
+A test that runs under one backend only carries its marker
+(`@pytest.mark.tensorflow`, `jax`, `torch`): under another backend
+`conftest.py` deselects it (nothing is missing there; CI's run of its
+backend runs it) and counts it apart. A skip is accepted when it is
 
-- a backend marker's (`@pytest.mark.tensorflow`, `jax`, `torch`) on another
-  backend: "needs KERAS_BACKEND=...", which CI's run of that backend runs;
 - the `gpu` marker's without a GPU: "needs a GPU ...";
 - an optional peer that is not installed here: `pytest.importorskip`'s
   "could not import 'name'" (or a reason starting "needs the package
   'name'"), checked against this environment;
-- otherwise, a reason listed for its test file in `ALLOWED` (backend-only
-  tests still spelled with their own `skipif`, in modules that have not
-  moved to the markers yet).
+- otherwise, a reason listed for its test file in `ALLOWED`: a requirement
+  that is neither a backend nor a package (a git checkout, a POSIX system).
 
 `conftest.py` prints the count per reason after every run (CI's output
 shows it for each backend) and fails the session (exit status 1) when a
@@ -30,28 +30,16 @@ RECORDED = []
 # node ids of the tests deselected because they run under another backend
 OTHER_BACKEND = []
 
-BACKEND_PREFIX = "needs KERAS_BACKEND="
 GPU_PREFIX = "needs a GPU"
 _MISSING_PEER = re.compile(
     r"^(?:could not import '([\w.]+)'|needs the package '([\w.]+)')")
 
-# Skips other than the three kinds above: per test file, the reasons (their
-# beginnings) its own skip conditions give. Most are backend-only tests on
-# another backend: replace the condition with the backend's marker and
-# delete the line here.
+# Skips other than the two kinds above: per test file, the reasons (their
+# beginnings) its own skip conditions give. A backend is never one: mark
+# the test with the backend's marker instead.
 ALLOWED = {
-    "tests/test_dispatch.py": ["TensorFlow contexts, export and its LRN op"],
-    "tests/test_backends.py": ["JAX and PyTorch only", "torch.compile is "
-                               "PyTorch's", "JAX's compiled functions"],
-    "tests/test_hostile_inputs.py": ["unknown dimensions of a traced",
-                                     "tf.function graphs",
-                                     "unknown rank in a tf.function"],
-    "tests/test_saving.py": ["SavedModel and TFLite need the TensorFlow"],
-    "tests/test_dtypes.py": ["contexts here are TensorFlow's"],
-    "tests/test_readme.py": ["the quick start is run once, under the "
-                             "TensorFlow backend"],
-    "tests/test_main_job.py": ["the main job is a TensorFlow (tf.data) job",
-                               "pseudo-terminals are POSIX"],
+    # on Windows: the job's progress lines are read through a pseudo-terminal
+    "tests/test_main_job.py": ["pseudo-terminals are POSIX"],
     # from an sdist (no .git): the tool copies files through git
     "tests/test_mutation_score.py": ["copies the repository's files through "
                                      "git"],
@@ -65,11 +53,6 @@ _MISSING_PACKAGES = re.compile(
     r"|(\w+) is not installed)")
 
 
-def backend_reason(backends):
-    return (BACKEND_PREFIX + " or ".join(backends)
-            + " (CI runs the suite once per backend)")
-
-
 def reason_of(report):
     """(test file, reason) of a skipped test report."""
     reason = (report.longrepr[2] if isinstance(report.longrepr, tuple)
@@ -79,9 +62,7 @@ def reason_of(report):
 
 
 def kind(reason):
-    """'backend', 'gpu', 'peer' (a package or tool missing here) or None."""
-    if reason.startswith(BACKEND_PREFIX):
-        return "backend"
+    """'gpu', 'peer' (a package or tool missing here) or None."""
     if reason.startswith(GPU_PREFIX):
         return "gpu"
     names = []

@@ -23,10 +23,8 @@ import keras_lrn
 from tests import reference
 
 BACKEND = keras.backend.backend()
-jax_or_torch = pytest.mark.skipif(
-    BACKEND not in ("jax", "torch"),
-    reason="JAX and PyTorch only: TensorFlow's contexts and gradients are "
-           "in test_dtypes.py and test_gradients.py")
+# TensorFlow's contexts and gradients are in test_dtypes.py and
+# test_gradients.py: these run under JAX and PyTorch only
 
 ROOT = pathlib.Path(__file__).parents[1]
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -58,7 +56,8 @@ def input_for(rng, case, dtype=np.float64):
     return rng.uniform(-8, 8, shape).astype(dtype)
 
 
-@jax_or_torch
+@pytest.mark.jax
+@pytest.mark.torch
 @pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("dtype", reference.NUMPY_DTYPES)
 @pytest.mark.parametrize("case", reference.GRADIENT_CASES)
@@ -74,7 +73,8 @@ def test_ops_match_formula_in_every_dtype(rng, float64, context, dtype,
         reference.lrn(x.astype(np.float64), **case), dtype)
 
 
-@jax_or_torch
+@pytest.mark.jax
+@pytest.mark.torch
 @pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("dtype", ["float64", "mixed_float16",
                                    "mixed_bfloat16"])
@@ -92,7 +92,8 @@ def test_layer_computes_in_its_policy_dtype(rng, float64, context, dtype):
                                       compute_dtype)
 
 
-@jax_or_torch
+@pytest.mark.jax
+@pytest.mark.torch
 def test_float16_activations_whose_squares_overflow():
     x = np.full((1, 2, 2, 5), 300.0, np.float16)
     case = dict(size=5, alpha=1e-4, beta=0.75, bias=2.0)
@@ -118,7 +119,8 @@ def grad(scalar_function):
     return gradient
 
 
-@jax_or_torch
+@pytest.mark.jax
+@pytest.mark.torch
 @pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("case", reference.GRADIENT_CASES)
 def test_first_order_matches_finite_differences_of_the_formula(
@@ -135,7 +137,8 @@ def test_first_order_matches_finite_differences_of_the_formula(
                                rtol=1e-6, atol=1e-8)
 
 
-@jax_or_torch
+@pytest.mark.jax
+@pytest.mark.torch
 @pytest.mark.parametrize("context", CONTEXTS)
 @pytest.mark.parametrize("case", reference.GRADIENT_CASES)
 def test_second_order_matches_autodiff_of_the_plain_formula(
@@ -156,7 +159,8 @@ def test_second_order_matches_autodiff_of_the_plain_formula(
                                rtol=1e-9, atol=1e-11)
 
 
-@jax_or_torch
+@pytest.mark.jax
+@pytest.mark.torch
 @pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
 def test_trains_jit_compiled(rng, mode):
     """One compiled training step moves the weights before the layer."""
@@ -174,7 +178,7 @@ def test_trains_jit_compiled(rng, mode):
                            before)
 
 
-@pytest.mark.skipif(BACKEND != "torch", reason="torch.compile is PyTorch's")
+@pytest.mark.torch  # torch.compile is PyTorch's
 @pytest.mark.parametrize("case", [
     dict(size=5, alpha=1e-2, beta=0.75, bias=2.0),
     dict(size=4, alpha=3e-2, beta=0.6, bias=1.0, even_window_side="before",
@@ -223,7 +227,7 @@ def test_torch_compile_traces_without_warnings_or_graph_breaks(
     np.testing.assert_allclose(dx.numpy(), expected, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.skipif(BACKEND != "jax", reason="JAX's compiled functions")
+@pytest.mark.jax  # JAX's compiled functions
 def test_jax_compiles_one_function_per_structure_across_shapes(rng):
     """New spatial or batch sizes reuse the structure's one compiled
     function (which jax.jit specializes per shape, as a plain jax.jit of

@@ -56,7 +56,7 @@ def test_kernel_computes_the_formula(rng, name, window):
     reference.assert_matches_in_dtype(y, expected, "float32")
 
 
-@pytest.mark.skipif(BACKEND != "tensorflow", reason="TensorFlow graphs")
+@pytest.mark.tensorflow  # TensorFlow graphs
 def test_graph_kernel_writes_plain_ops_for_exporters(rng):
     """Traced into a graph, the passes are inline ops in an XLA scope, not
     a call of a compiled function, which tf2onnx could not convert."""

@@ -29,9 +29,6 @@ from keras_lrn import ops as lrn_ops
 from tests import reference
 
 BACKEND = keras.backend.backend()
-TENSORFLOW = BACKEND == "tensorflow"
-tensorflow_only = pytest.mark.skipif(
-    not TENSORFLOW, reason="TensorFlow contexts, export and its LRN op")
 KWARGS = dict(size=3, alpha=1e-3, beta=0.75, bias=2.0)
 
 
@@ -122,8 +119,6 @@ def expected_eager_kernel(kwargs, structure):
     return EAGER_KERNEL[BACKEND][structure]
 
 
-@pytest.mark.skipif(BACKEND not in EAGER_KERNEL, reason="a backend the "
-                    "table names (tensorflow, jax, torch)")
 @pytest.mark.parametrize("name", list(STRUCTURES))
 def test_eager_calls_run_the_kernel_of_their_structure(
         monkeypatch, rng, name):
@@ -238,7 +233,7 @@ def assert_formula_exact_with_non_finite(y, x, kwargs=KWARGS):
     np.testing.assert_allclose(y, expected, rtol=1e-5)
 
 
-@tensorflow_only
+@pytest.mark.tensorflow  # its contexts, export and its LRN op
 @pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
 def test_default_path_is_local_in_every_tensorflow_context(mode):
     import tensorflow as tf
@@ -257,7 +252,7 @@ def test_default_path_is_local_in_every_tensorflow_context(mode):
         assert_formula_exact_with_non_finite(run(), x, kwargs)
 
 
-@tensorflow_only
+@pytest.mark.tensorflow  # its contexts, export and its LRN op
 def test_default_path_is_local_in_a_served_saved_model(tmp_path):
     import tensorflow as tf
 
@@ -281,7 +276,7 @@ def lrn_model(shape, **kwargs):
     return model
 
 
-@tensorflow_only
+@pytest.mark.tensorflow  # its contexts, export and its LRN op
 @pytest.mark.parametrize("switch", ["native_for_export", "native"])
 def test_onnx_export_holds_one_lrn_node(rng, tmp_path, switch):
     onnx = pytest.importorskip("onnx")
@@ -304,7 +299,7 @@ def test_onnx_export_holds_one_lrn_node(rng, tmp_path, switch):
     np.testing.assert_allclose(output, reference.lrn(x, **KWARGS), rtol=1e-5)
 
 
-@tensorflow_only
+@pytest.mark.tensorflow  # its contexts, export and its LRN op
 @pytest.mark.parametrize("kwargs, lrn_nodes", [
     (dict(KWARGS), 1), (dict(KWARGS, mode="within_channel"), 0),
     (dict(KWARGS, size=4), 0)], ids=["across", "within", "even"])
@@ -355,7 +350,7 @@ def tflite_ops_and_output(model, x, tmp_path):
     return names, output
 
 
-@tensorflow_only
+@pytest.mark.tensorflow  # its contexts, export and its LRN op
 def test_tflite_conversion_holds_the_builtin_lrn_inside_the_switch(
         rng, tmp_path):
     x = rng.uniform(0, 60, (1, 5, 4, 8)).astype(np.float32)
@@ -369,7 +364,7 @@ def test_tflite_conversion_holds_the_builtin_lrn_inside_the_switch(
     np.testing.assert_allclose(output, reference.lrn(x, **KWARGS), rtol=1e-5)
 
 
-@tensorflow_only
+@pytest.mark.tensorflow  # its contexts, export and its LRN op
 def test_switch_keeps_the_portable_path_where_the_op_cannot_serve(
         monkeypatch, rng):
     # within-channel mode, an even size, channels_first: no LRN op exists
@@ -452,7 +447,7 @@ def test_general_betas_share_one_structure_and_fast_betas_have_their_own(
 
 # --- the native op's guards --------------------------------------------------
 
-@tensorflow_only
+@pytest.mark.tensorflow  # its contexts, export and its LRN op
 @pytest.mark.parametrize("rank", [3, 5, 6])
 def test_native_op_refuses_ranks_other_than_four(rank):
     shape = (1,) + (3,) * (rank - 2) + (8,)
@@ -466,7 +461,7 @@ def test_native_op_refuses_ranks_other_than_four(rank):
         "float32") is None
 
 
-@tensorflow_only
+@pytest.mark.tensorflow  # its contexts, export and its LRN op
 def test_auto_picks_cudnn_only_within_its_limits(monkeypatch, rng):
     """The TensorFlow GPU branch, with a GPU pretended, through real layer
     calls: float32, sizes 3 to 15, beta >= 0.01, bias >= 1e-5, fixed

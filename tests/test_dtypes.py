@@ -1,6 +1,5 @@
 """Every float dtype, in eager mode, tf.function and XLA, on every path."""
 
-import keras
 import numpy as np
 import pytest
 
@@ -8,10 +7,8 @@ import keras_lrn
 from tests import reference
 
 tf = pytest.importorskip("tensorflow")
-pytestmark = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="contexts here are TensorFlow's (eager, tf.function, XLA)",
-)
+# the contexts here are TensorFlow's (eager, tf.function, XLA)
+pytestmark = pytest.mark.tensorflow
 
 CONTEXTS = {
     "eager": lambda f: f,

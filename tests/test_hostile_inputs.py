@@ -24,7 +24,6 @@ from keras_lrn import LRN, _operation, legacy
 from tests import reference
 
 DATA = reference.__file__.rsplit("/", 1)[0] + "/data"
-TENSORFLOW = keras.backend.backend() == "tensorflow"
 HUGE_SIZE = 1_000_000_001
 
 
@@ -98,8 +97,7 @@ def test_legacy_h5_with_huge_depth_radius_loads_and_predicts_exactly(
         beta=config["beta"], bias=config["bias"]))
 
 
-@pytest.mark.skipif(not TENSORFLOW, reason="unknown dimensions of a traced "
-                    "tf.function")
+@pytest.mark.tensorflow  # unknown dimensions of a traced tf.function
 def test_unclampable_huge_window_is_rejected_naming_size():
     import tensorflow as tf
 
@@ -131,7 +129,7 @@ def test_empty_input_gives_empty_output_on_the_first_call(shape, mode):
         assert tuple(y.shape) == shape
 
 
-@pytest.mark.skipif(not TENSORFLOW, reason="tf.function graphs")
+@pytest.mark.tensorflow  # tf.function graphs
 @pytest.mark.parametrize("shape", EMPTY_SHAPES[:3])
 def test_empty_input_in_a_graph(shape):
     import tensorflow as tf
@@ -308,7 +306,7 @@ def test_integer_input_fails_when_the_model_is_built():
         keras_lrn.ops.local_response_normalization(inputs)
 
 
-@pytest.mark.skipif(not TENSORFLOW, reason="unknown rank in a tf.function")
+@pytest.mark.tensorflow  # unknown rank in a tf.function
 def test_unknown_rank_gets_a_message_that_says_rank():
     import tensorflow as tf
 

@@ -20,10 +20,8 @@ SCRIPT = os.path.join(ROOT, "examples", "train_alexnet.py")
 
 # The job is a TensorFlow one (tf.data pipelines, TensorFlow's device set-up)
 # whatever backend a test session selects, and it prints the same lines; the
-# TensorFlow session runs it, the JAX and PyTorch sessions would repeat it.
-runs_the_job = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="the main job is a TensorFlow (tf.data) job; the TensorFlow session runs it")
+# TensorFlow session runs it (`@pytest.mark.tensorflow`), the JAX and PyTorch
+# sessions would repeat it.
 
 # The smallest real run: 2 epochs (to count the per-epoch lines) on 64 images.
 SMALL = ["--scale", "ci", "--epochs", "2", "--train-limit", "64", "--val-limit", "32",
@@ -72,7 +70,7 @@ def _check_summary(log, out_dir):
     return set(listed)
 
 
-@runs_the_job
+@pytest.mark.tensorflow
 def test_log_redirected_to_a_file_is_plain_and_names_what_it_wrote(tmp_path):
     log_path = tmp_path / "job.log"
     with open(log_path, "wb") as log_file:
@@ -143,7 +141,7 @@ def test_log_redirected_to_a_file_is_plain_and_names_what_it_wrote(tmp_path):
                       for name in os.listdir(out_dir)}
 
 
-@runs_the_job
+@pytest.mark.tensorflow
 @pytest.mark.skipif(sys.platform == "win32", reason="pseudo-terminals are POSIX")
 def test_live_progress_bar_on_a_terminal_for_the_tfds_path(tmp_path):
     import pty

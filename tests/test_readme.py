@@ -18,10 +18,8 @@ def python_blocks():
     return re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
 
 
-@pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="the quick start is run once, under the TensorFlow backend the "
-    "README installs")
+# the quick start is run once, under the TensorFlow backend the README installs
+@pytest.mark.tensorflow
 def test_quick_start_runs_when_pasted(tmp_path):
     (quick_start,) = [block for block in python_blocks()
                       if "lrn_model.keras" in block]

@@ -15,9 +15,6 @@ from tests import reference
 
 DATA = pathlib.Path(__file__).with_name("data")
 ROOT = pathlib.Path(__file__).parents[1]
-requires_tensorflow = pytest.mark.skipif(
-    keras.backend.backend() != "tensorflow",
-    reason="SavedModel and TFLite need the TensorFlow backend")
 
 
 def lrn_model(rng, mode, data_format="channels_last"):
@@ -151,7 +148,7 @@ def test_first_release_file_still_loads_and_matches_the_formula(rng):
                                expected, rtol=1e-5, atol=1e-6)
 
 
-@requires_tensorflow
+@pytest.mark.tensorflow  # SavedModel and TFLite need the TensorFlow backend
 @pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
 def test_saved_model_serves_without_keras_lrn(rng, tmp_path, mode):
     model = lrn_model(rng, mode)
@@ -178,7 +175,7 @@ def test_saved_model_serves_without_keras_lrn(rng, tmp_path, mode):
                                rtol=1e-5)
 
 
-@requires_tensorflow
+@pytest.mark.tensorflow  # SavedModel and TFLite need the TensorFlow backend
 @pytest.mark.parametrize("mode", ["across_channels", "within_channel"])
 def test_tflite_conversion_gives_the_same_outputs(rng, tmp_path, mode):
     import tensorflow as tf
