@@ -89,6 +89,35 @@ JAX = ("jax",)
 CONTEXTS = "tests/test_contexts.py"
 ONNX_READER = "keras_lrn/applications/_onnx_reader.py"
 
+# The dispatch table's TensorFlow rows: its own op (asked for, exported,
+# cuDNN) first, then the portable passes, which match every structure.
+_TF_NATIVE_ROWS = (
+    "    # TensorFlow's own op where asked for, exported, or on a GPU (cuDNN);\n"
+    "    # its backward is the portable one, compiled for the context\n"
+    '    ("tensorflow", ("eager", "eager_export"), ("native",),\n'
+    '     "_compilation:tensorflow_native_eager"),\n'
+    '    ("tensorflow", ("graph", "graph_export"), ("native",),\n'
+    '     "_compilation:tensorflow_native"),\n'
+    '    ("tensorflow", ("eager_export",), ("lrn_op", "cudnn"),\n'
+    '     "_compilation:tensorflow_native_eager"),\n'
+    '    ("tensorflow", ("graph_export",), ("lrn_op", "cudnn"),\n'
+    '     "_compilation:tensorflow_native"),\n'
+    '    ("tensorflow", ("eager",), ("cudnn",),\n'
+    '     "_compilation:tensorflow_native_eager"),\n'
+    '    ("tensorflow", ("graph",), ("cudnn",), '
+    '"_compilation:tensorflow_native"),\n')
+_TF_PORTABLE_ROWS = (
+    "    # else the portable passes: XLA-compiled eagerly, inline ops in "
+    "graphs\n"
+    '    ("tensorflow", ("eager", "eager_export"), ANY,\n'
+    '     "_compilation:tensorflow_eager"),\n'
+    '    ("tensorflow", ("graph", "graph_export"), ANY,\n'
+    '     "_compilation:tensorflow_graph"),\n')
+_JAX_ONNX_NODE_ROW = (
+    '    ("jax", ("onnx_export",), ("lrn_op",), "_jax_export:onnx_node"),\n')
+_JAX_TRACED_ROW = (
+    '    ("jax", ("onnx_export", "traced"), ANY, "_compilation:jax_traced"),\n')
+
 MUTATIONS = (
     # --- issue 20: bugs that slipped past the tests ---------------------------
     Mutation(
@@ -256,11 +285,16 @@ MUTATIONS = (
     # --- issue 30: paths no deterministic test exercised ------------------------
     Mutation(
         "op-fixed-box-ignores-window", PACKAGE,
-        'fixed_box=not learned and window == "box")',
-        "fixed_box=not learned)",
-        (CONTEXTS, "-k", "native_for_export and exponential"),
-        why="a fixed exponential window inside native_for_export() reaches "
-            "the native op: AttributeError (issue 30)"),
+        "    if learned or not isinstance(window, _windows.BoxWindow):\n"
+        '        return "general"\n',
+        "    if learned:\n"
+        '        return "general"\n',
+        ("tests/test_dispatch.py", CONTEXTS, "-k",
+         "general_structures_run_inside or (native_for_export and "
+         "exponential)"),
+        why="the dispatch's structure takes a fixed exponential window for "
+            "a box: inside native_for_export() it reaches the native op, "
+            "AttributeError (issue 30)"),
     Mutation(
         "torch-backward-window-not-flipped", PACKAGE,
         "correction = window_sum(u, axes, after, before)",
@@ -295,15 +329,17 @@ MUTATIONS = (
             "sizes never built"),
     Mutation(
         "context-native-depth-radius", PACKAGE,
-        "depth_radius=window.before, bias=bias,",
-        "depth_radius=window.before + 1, bias=bias,",
+        "window = (size - 1) // 2 if convention.size_is_radius else size",
+        "window = (size + 1) // 2 if convention.size_is_radius else size",
         (CONTEXTS, "-k", "native_for_export"),
-        why="TensorFlow's depth_radius read as the window's size past the "
-            "centre plus one"),
+        why="TensorFlow's depth_radius (the native op's, from "
+            "conventions.from_canonical) one channel past the window's "
+            "edge"),
     Mutation(
         "context-tflite-alpha-over-size", PACKAGE,
-        "            alpha=alpha, beta=beta,\n",
-        "            alpha=alpha / (2 * window.before + 1), beta=beta,\n",
+        '        + 1, alpha, beta, bias, "across_channels", "after")',
+        "        + 1, alpha / (2 * window.before + 1), beta, bias, "
+        '"across_channels", "after")',
         (CONTEXTS, "-k", "tflite"),
         why="the native op (TFLite's builtin LRN) given Caffe's alpha / n "
             "instead of the per-term alpha"),
@@ -316,15 +352,15 @@ MUTATIONS = (
             "holds the formula's nodes instead of one LRN"),
     Mutation(
         "context-onnx-jax-alpha-per-term", PACKAGE,
-        'alpha=float(params["alpha"] * params["size"]),',
+        'alpha=float(attributes["alpha"]),',
         'alpha=float(params["alpha"]),',
         (CONTEXTS, "-k", "onnx"), JAX,
         why="jax2onnx's LRN node given the per-term alpha (ONNX divides by "
             "size)"),
     Mutation(
         "context-onnx-torch-alpha-per-term", PACKAGE,
-        'y = g.op("LRN", x, alpha_f=alpha * onnx_size,',
-        'y = g.op("LRN", x, alpha_f=alpha,',
+        '"alpha_f": arguments["alpha"],',
+        '"alpha_f": alpha,',
         (CONTEXTS, "-k", "onnx"), TORCH,
         why="TorchScript's LRN node given the per-term alpha (ONNX divides "
             "by size)"),
@@ -337,10 +373,80 @@ MUTATIONS = (
             "centre: even windows one element off"),
     Mutation(
         "context-torch-compile-rsqrt", PACKAGE,
-        "        return torch.rsqrt(t)\n",
-        "        return torch.sqrt(t)\n",
+        "    sqrt=torch.sqrt, multiply=torch.mul,",
+        "    sqrt=torch.rsqrt, multiply=torch.mul,",
         (CONTEXTS, "-k", "torch_compile"), TORCH,
-        why="torch.compile's out-of-place power: t ** 0.5 for beta = 0.5"),
+        why="the out-of-place torch primitives of the power table (which "
+            "torch.compile's fused kernel runs) take rsqrt for sqrt: "
+            "t ** -0.5 for beta = 0.5"),
+    # --- issues 25, 26, 29: the one table, the one gate, groups, the reader --
+    Mutation(
+        "dispatch-portable-rows-before-native", "keras_lrn/_dispatch.py",
+        _TF_NATIVE_ROWS + _TF_PORTABLE_ROWS,
+        _TF_PORTABLE_ROWS + _TF_NATIVE_ROWS,
+        ("tests/test_dispatch.py", "-k",
+         "onnx_export_holds_one_lrn_node or tflite_conversion"),
+        why="the table's portable rows (which match any structure) listed "
+            "before TensorFlow's own op: native_for_export() and "
+            "implementation='native' never reach it, no LRN node exported"),
+    Mutation(
+        "dispatch-jax-traced-row-before-onnx-node", "keras_lrn/_dispatch.py",
+        _JAX_ONNX_NODE_ROW + _JAX_TRACED_ROW,
+        _JAX_TRACED_ROW + _JAX_ONNX_NODE_ROW,
+        ("tests/test_export.py", "-k", "exported_model_equals"), JAX,
+        why="the table's traced row (any structure, also while exporting) "
+            "before the ONNX node's: jax2onnx exports the formula's ops, "
+            "never one LRN node"),
+    Mutation(
+        "groups-reshape-interleaved", "keras_lrn/_operation.py",
+        "grouped = shape[:-1] + (groups, shape[-1] // groups)",
+        "grouped = shape[:-1] + (shape[-1] // groups, groups)",
+        ("tests/test_groups.py", "-k",
+         "matches_the_formula_run_per_group or towers_edges"),
+        why="channels_last reshaped to (..., channels // groups, groups): "
+            "each 'group' takes every groups-th channel, the windows run "
+            "across the towers"),
+    Mutation(
+        "groups-of-two-ungrouped", "keras_lrn/_operation.py",
+        "    if groups > 1:\n        return _grouped(",
+        "    if groups > 2:\n        return _grouped(",
+        ("tests/test_groups.py", "-k",
+         "towers_edges or matches_the_formula_run_per_group"),
+        why="the groups boundary off by one: groups=2 (AlexNet's two towers) "
+            "computed ungrouped, windows crossing the towers' edge"),
+    Mutation(
+        "gate-beta-bound-without-log", "keras_lrn/_arguments.py",
+        '"beta": (0.0, largest / (2 * -math.log(tiny))),',
+        '"beta": (0.0, largest / 2),',
+        ("tests/test_hostile_inputs.py", "-k",
+         "beta_has_an_upper_bound or (gate_refuses and arguments and beta)"),
+        why="the value gate bounds beta like alpha and bias (max / 2): "
+            "beta * log(t) overflows for small t, an infinite power"),
+    Mutation(
+        "gate-bfloat16-log-not-rounded", "keras_lrn/_arguments.py",
+        "stored = _rounded(log_value, variable_dtype)",
+        "stored = float(log_value)",
+        ("tests/test_hostile_inputs.py", "-k",
+         "gate_refuses and bfloat16 and bias"),
+        why="the learned value checked from its logarithm unrounded: "
+            "bfloat16 rounds log(bias) = -87.30 to -87.5, whose exp is no "
+            "longer normal, and the gate lets it in"),
+    Mutation(
+        "zoo-structure-attribute-elements-per-attribute", ONNX_READER,
+        "self.attribute_elements += elements",
+        "self.attribute_elements = elements",
+        ("tests/test_zoo.py", "-k", "structure_beyond"),
+        why="the reader's limit on attribute elements in all checks each "
+            "attribute alone: thousands of small attributes pass"),
+    Mutation(
+        "zoo-structure-node-names-unchecked", ONNX_READER,
+        "            elif number in _NODE_NAMES:\n"
+        "                self.name(_NODE_NAMES[number], a, b)\n",
+        "            elif number in _NODE_NAMES:\n"
+        "                pass\n",
+        ("tests/test_zoo.py", "-k", "structure_beyond"),
+        why="the reader bounds input and output names but not a node's own "
+            "name, op type or domain: a megabyte name is parsed"),
 )
 
 
