@@ -116,13 +116,6 @@ def window_sum(values, axes, before, after):
     return values
 
 
-def window_sum(values, axes, before, after):
-    """The sum of `values` over the window of each element (a new tensor)."""
-    for axis in axes:
-        values = _sum_along_axis(values, axis, before, after)
-    return values
-
-
 def _denominator(x, axes, before, after, alpha, bias):
     """`(t, squares)`: `t = bias + alpha * W(x^2)` and the tensor of squares
     (free for reuse). Across one axis with a short window `t` is
