@@ -876,7 +876,7 @@ def build_parser():
     p.add_argument("--distribute", action="store_true", default=None,
                    help="data parallel over every device: Keras's DataParallel on JAX "
                         "(across processes too: docs/guides/distributed.md), "
-                        "MirroredStrategy on TensorFlow")
+                        "MirroredStrategy on TensorFlow; default: off (one device)")
     p.add_argument("--progress", choices=PROGRESS,
                    help="bar: Keras's live progress bar; epochs: one plain line per epoch; "
                         "default: auto (bar when stdout is a terminal, else epochs)")

@@ -232,6 +232,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         self._check_parameters({
             name: log_of(self._initial_values[name])
             for name in self.learned_parameters})
+        self._checked_dtypes = (self.compute_dtype, self.variable_dtype)
 
     @property
     def alpha(self):
@@ -309,10 +310,13 @@ class LocalResponseNormalization(keras.layers.Layer):
             input_shape, self.compute_dtype, self.mode, self.data_format
         )
         initial = self._initial_values
-        # the dtype policy may have changed since the constructor
-        self._check_parameters({
-            name: log_of(initial[name])
-            for name in self.learned_parameters})
+        # the dtype policy may have changed since the constructor (checked
+        # only then: a fixed layer built inside `torch.compile` runs no NumPy)
+        if self._checked_dtypes != (self.compute_dtype, self.variable_dtype):
+            self._check_parameters({
+                name: log_of(initial[name])
+                for name in self.learned_parameters})
+            self._checked_dtypes = (self.compute_dtype, self.variable_dtype)
         _arguments.validate_groups_divide_channels(
             input_shape, self.groups, self.data_format)
         if self.implementation == "native":

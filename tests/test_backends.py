@@ -86,8 +86,9 @@ def test_layer_computes_in_its_policy_dtype(rng, float64, context, dtype):
         x, dtype="float64" if dtype == "float64" else "float32"))
     compute_dtype = layer.compute_dtype
     assert keras.backend.standardize_dtype(y.dtype) == compute_dtype
-    expected = reference.lrn(
-        x.astype(reference.NUMPY_DTYPES[compute_dtype]).astype(np.float64), **case)
+    # a half-precision layer computes from the caller's float32 input (it is
+    # not rounded to float16 first) and rounds the result once
+    expected = reference.lrn(x.astype(np.float64), **case)
     reference.assert_matches_in_dtype(keras.ops.convert_to_numpy(y), expected,
                                       compute_dtype)
 
