@@ -8,6 +8,7 @@ NumPy integer or float. Booleans (`True`, `np.True_`) are neither, and a
 float is never an integer, not even `5.0` or `np.float32(5.0)`.
 """
 
+import collections
 import math
 import numbers
 
@@ -248,10 +249,24 @@ def _rounded(value, dtype):
         return float(np.asarray(value, np.float64).astype(_numpy_dtype(dtype)))
 
 
-def _finfo(dtype):
+_Limits = collections.namedtuple("_Limits", ["tiny", "max"])
+
+
+def _limits_of(dtype):
     import ml_dtypes
 
-    return ml_dtypes.finfo(_numpy_dtype(dtype))
+    info = ml_dtypes.finfo(_numpy_dtype(dtype))
+    return _Limits(float(info.tiny), float(info.max))
+
+
+# The smallest normal and the largest number of each float dtype, read once:
+# the gate runs on every call of the op, also where `torch.compile` traces
+# it, and Dynamo cannot trace NumPy's `finfo`.
+_LIMITS = {dtype: _limits_of(dtype) for dtype in FLOAT_DTYPES}
+
+
+def _finfo(dtype):
+    return _LIMITS[keras.backend.standardize_dtype(dtype)]
 
 
 def smallest_window_scale(dtype):
@@ -264,7 +279,7 @@ def smallest_window_scale(dtype):
     the bound `1 / window_scale = -log(smallest normal)`: about 0.01145 in
     float32, 0.00141 in float64.
     """
-    return 1.0 / -math.log(float(np.finfo(compute_dtype_of(dtype)).tiny))
+    return 1.0 / -math.log(_finfo(compute_dtype_of(dtype)).tiny)
 
 
 def parameter_bounds(dtype):

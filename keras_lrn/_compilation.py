@@ -24,22 +24,23 @@ __all__ = ["jax_concrete", "jax_traced", "portable", "portable_forward_only",
            "tensorflow_native_eager", "torch_compiled", "torch_eager"]
 
 
-def _passes(structure, shifted=False):
+def _passes(structure, shifted=False, primitives=_formula.KERAS_PRIMITIVES):
     """`(forward_pass, backward_pass)` of one `Structure`, uncompiled:
     `forward_pass(x, c) -> (y, residual)` and `backward_pass(x, upstream,
-    residual, c) -> (dx, dc)`, in the input's dtype."""
+    residual, c) -> (dx, dc)`, in the input's dtype, their power in
+    `primitives` (`_formula.beta_power`)."""
     input_dtype = structure.input_dtype
     compute_dtype = _arguments.compute_dtype_of(input_dtype)
 
     def forward_pass(x, c):
         y, residual = _formula.forward(ops.cast(x, compute_dtype), c,
-                                       structure, shifted=shifted)
+                                       structure, shifted, primitives)
         return ops.cast(y, input_dtype), residual
 
     def backward_pass(x, upstream, residual, c):
         dx, dc = _formula.backward(
             ops.cast(x, compute_dtype), ops.cast(upstream, compute_dtype),
-            residual, c, structure)
+            residual, c, structure, primitives)
         return ops.cast(dx, input_dtype), dc
 
     return forward_pass, backward_pass
@@ -167,11 +168,20 @@ def _jax_functions(structure):
     eager call is one dispatch of one compiled program. A new input shape
     costs no more memory than a plain `jax.jit` of the formula
     (benchmarks/memory_results.txt). The cotangent of `c` carries the
-    learned parameters' gradients (0 for fixed ones)."""
+    learned parameters' gradients (0 for fixed ones).
+
+    The general power is `jax.lax.pow`: the equation `jnp.power` (Keras's
+    `ops.power`) traces to, but not the function jax2onnx puts in its place
+    while it converts (`model.export(format="onnx")`), whose shape rule
+    raises a `TypeError` on a symbolic batch dimension."""
+    import dataclasses
+
     import jax
 
-    forward_pass, backward_pass = _passes(structure)
-    forward_only, _ = _passes(structure, shifted=True)
+    primitives = dataclasses.replace(_formula.KERAS_PRIMITIVES,
+                                     power=jax.lax.pow)
+    forward_pass, backward_pass = _passes(structure, primitives=primitives)
+    forward_only, _ = _passes(structure, True, primitives)
 
     def single_output(x, c):
         return forward_only(x, c)[0]

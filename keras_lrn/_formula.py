@@ -6,7 +6,8 @@ t = bias + alpha * window_sum(x ** 2)        y = x / t ** beta
 
 `beta_power` is the one table of beta's special cases; every path divides by
 what it returns, forward and backward, on every backend: the portable
-`keras.ops` passes here, PyTorch's own kernels (`keras_lrn._torch_kernels`)
+`keras.ops` passes here (on JAX with `jax.lax.pow` for the power,
+`keras_lrn._compilation`), PyTorch's own kernels (`keras_lrn._torch_kernels`)
 and the formula of JAX's ONNX node (`keras_lrn._jax_export`), each through
 its own `Primitives`. alpha, bias, beta and the exponential window's scale
 reach the passes as one runtime tensor of coefficients (`coefficients`),
@@ -180,13 +181,14 @@ def constant_coefficients(alpha, beta, bias, window_scale, compute_dtype):
                       dtype=compute_dtype)
 
 
-def forward(x, c, structure, shifted=False):
+def forward(x, c, structure, shifted=False, primitives=KERAS_PRIMITIVES):
     """Returns (y, residual) in the compute dtype: `t = bias + alpha *
     S`, `S = window_sum(x^2)`, `y = x / beta_power(t)`, and what the
     backward needs of the forward: `S` where the structure learns
     parameters (`Structure.keeps_window_sum`), else `t`. With `shifted`, a
     short box window along one axis sums shifted copies of the squares
-    (`keras_lrn._windows.box_sum_of_shifts`)."""
+    (`keras_lrn._windows.box_sum_of_shifts`). `primitives` are those of
+    `beta_power`."""
     window = structure.window
     if structure.alpha_is_zero:
         t = ops.zeros_like(x) + c[BIAS]
@@ -200,11 +202,12 @@ def forward(x, c, structure, shifted=False):
         else:
             total = window.sum(ops.square(x), c[WINDOW_SCALE])
         t = c[BIAS] + c[ALPHA] * total
-    y = x / beta_power(t, structure.beta_path, c[BETA])
+    y = x / beta_power(t, structure.beta_path, c[BETA], primitives)
     return y, total if structure.keeps_window_sum else t
 
 
-def backward(x, upstream, residual, c, structure):
+def backward(x, upstream, residual, c, structure,
+             primitives=KERAS_PRIMITIVES):
     """The vector-Jacobian product of LRN, from the forward's residual.
 
     With `p = t ** beta` (`beta_power`), `q = upstream / p`,
@@ -218,9 +221,10 @@ def backward(x, upstream, residual, c, structure):
     ```
 
     Parameter gradients are computed only for `structure.learned` (0 for
-    the others); `p` is recomputed from the residual elementwise, which
-    costs less than storing it. Built from differentiable ops, so
-    gradients of any order with respect to `x` follow.
+    the others); `p` is recomputed from the residual elementwise (by
+    `beta_power` in `primitives`), which costs less than storing it. Built
+    from differentiable ops, so gradients of any order with respect to `x`
+    follow.
 
     Returns:
         `(dx, dc)`: the gradients with respect to `x` and to the
@@ -233,7 +237,8 @@ def backward(x, upstream, residual, c, structure):
     else:
         t = residual
     log_t = ops.log(t) if structure.beta_path == "learned" else None
-    q = upstream / beta_power(t, structure.beta_path, c[BETA], log_t=log_t)
+    q = upstream / beta_power(t, structure.beta_path, c[BETA], primitives,
+                              log_t=log_t)
     if structure.alpha_is_zero:
         dx = q
         u = q * x / t if structure.learned else None

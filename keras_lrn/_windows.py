@@ -241,7 +241,10 @@ class ExponentialWindow:
         return (forward + backward) / scale / scale
 
     def _distances(self, values):
-        positions = ops.arange(self.channels, dtype=values.dtype)
+        # start and stop both given: jax2onnx's `jnp.arange`, which replaces
+        # JAX's while it converts, reads Keras's `arange(stop)` call
+        # (`jnp.arange(stop, None)`) as a stop of None
+        positions = ops.arange(0, self.channels, dtype=values.dtype)
         return ops.abs(positions[:, None] - positions[None, :])
 
     def _kernel(self, values, scale):

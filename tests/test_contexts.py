@@ -134,17 +134,6 @@ def test_inside_native_for_export(rng, name):
     assert_exact(numpy(y), x, name)
 
 
-# Known failures (strict xfail): each turns into a failure once it exports
-# (then delete its line).
-JAX_ONNX_FAILS = {
-    "fixed-box-within-odd": "jax2onnx with a dynamic batch: the "
-    "within-channel window sum with beta=0.6 raises TypeError "
-    "'_DimExpr' object cannot be interpreted as an integer",
-    "fixed-exponential": "jax2onnx: the exponential window's jnp.arange "
-    "gets None (TypeError)",
-    "learned-exponential": "jax2onnx: the exponential window's jnp.arange "
-    "gets None (TypeError)",
-}
 _EXPORTER = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "torch"}[
     BACKEND]
 
@@ -154,11 +143,7 @@ _EXPORTER = {"tensorflow": "tf2onnx", "jax": "jax2onnx", "torch": "torch"}[
     or importlib.util.find_spec(_EXPORTER) is None,
     reason=f"needs the package '{_EXPORTER}' and onnxruntime: pip install "
            f"-e \".[test]\"")
-@pytest.mark.parametrize("name", [
-    pytest.param(name, marks=pytest.mark.xfail(
-        raises=TypeError, strict=True, reason=JAX_ONNX_FAILS[name]))
-    if BACKEND == "jax" and name in JAX_ONNX_FAILS else name
-    for name in CONFIGURATIONS])
+@names
 def test_onnx_export_in_onnxruntime(rng, tmp_path, name):
     import onnxruntime
 
