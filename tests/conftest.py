@@ -23,6 +23,8 @@ MARKERS = {
                    "loopback ports (tests/test_multiprocess.py)",
     "core": "the layer's core behaviour: what CI checks against the lowest "
             "supported Keras",
+    "wheel": "reaches every module and data file the package reads, with no "
+             "checkout: what CI runs against the installed wheel",
 }
 
 
@@ -45,15 +47,26 @@ CORE_MODULES = {
 }
 
 
+# The modules whose tests carry the `wheel` marker (CI runs `-m wheel` from a
+# copy of tests/ against the installed wheel).
+WHEEL_MODULES = {
+    "test_numerics", "test_layer", "test_dispatch", "test_saving",
+    "test_legacy", "test_zoo", "test_applications",
+}
+
+
 def pytest_collection_modifyitems(config, items):
-    """Marks the `core` modules, and deselects the tests of another backend:
+    """Marks the `core` and `wheel` modules, and deselects the tests of another backend:
     they are not skips (nothing is missing here), CI's run of their backend
     runs them, and the summary counts them."""
     other_backend = []
     for item in items:
-        if item.module is not None and (
-                item.module.__name__.rpartition(".")[2] in CORE_MODULES):
+        module = (item.module.__name__.rpartition(".")[2]
+                  if item.module is not None else None)
+        if module in CORE_MODULES:
             item.add_marker(pytest.mark.core)
+        if module in WHEEL_MODULES:
+            item.add_marker(pytest.mark.wheel)
         wanted = [b for b in BACKENDS if item.get_closest_marker(b)]
         if wanted and BACKEND not in wanted:
             other_backend.append(item)

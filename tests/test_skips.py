@@ -42,13 +42,16 @@ def test_an_unlisted_reason_is_reported_and_a_listed_one_is_not():
 
 
 def test_every_core_module_exists():
-    """`-m core` (CI's lowest-Keras step) selects modules by name: a module
+    """`-m core` (CI's lowest-Keras step) and `-m wheel` (its run against
+    the installed wheel) select modules by name: a module
     renamed or split must not silently leave it."""
     from tests import conftest
 
-    missing = sorted(name for name in conftest.CORE_MODULES if not
-                     os.path.exists(os.path.join(ROOT, "tests", name + ".py")))
-    assert not missing, f"tests/conftest.py's CORE_MODULES names {missing}"
+    for selection in ("CORE_MODULES", "WHEEL_MODULES"):
+        missing = sorted(
+            name for name in getattr(conftest, selection) if not
+            os.path.exists(os.path.join(ROOT, "tests", name + ".py")))
+        assert not missing, f"tests/conftest.py's {selection} names {missing}"
 
 
 def _run_pytest(tmp_path, body):
