@@ -1,9 +1,22 @@
-"""Hostile files and odd inputs (issue 10): bounded cost, empty tensors,
-hyperparameters checked against the compute dtype, errors that name their
-cause, the numeric-argument rule, the overflow limits, and config loaders
-fuzzed with random corruptions.
+"""Hostile files and odd inputs: what each way in guarantees.
 
-Expected values come from tests/reference.py (float64 NumPy).
+Every value of alpha, beta, bias and window_scale passes one gate
+(`_arguments.validate_for_compute_dtype`) in the dtype the layer computes
+and stores in; what each entry path guarantees, and the tests that hold it:
+
+| entry path | guarantee | tests |
+|---|---|---|
+| `LRN(...)`, `from_*` converters | a `ValueError` naming the value and the bound, in the constructor, for any value the layer's dtype cannot compute finitely (beta bounded above) and for a non-float `dtype` | `test_gate_refuses_values_beyond_the_dtype_from_arguments[constructor-*]`, `test_beta_has_an_upper_bound`, `test_dtype_argument_error_names_dtype` |
+| `from_config`, a `.keras` config, legacy configs | the same check as the constructor (it is the constructor); a window of 10**9 loads and costs what the input's width does | `test_gate_refuses_values_beyond_the_dtype_from_arguments[from_config-*]`, `test_keras_file_with_huge_size_*`, `test_legacy_h5_with_huge_depth_radius_*`, the fuzzed loaders |
+| learned weights in a `.keras` file | checked before assignment, the stored log rounded to its weight's dtype; int or bool weights refused | `test_gate_refuses_values_beyond_the_dtype_from_files[keras-*]`, `test_keras_file_with_non_float_weights_is_refused` |
+| learned weights in a legacy `.h5` (`load_model`, `load_weights`) | checked after Keras assigns them; a refusal restores the constructor's values | `test_gate_refuses_values_beyond_the_dtype_from_files[h5 *]`, `test_load_weights_refusal_leaves_the_constructors_values` |
+| `layer.set_weights` | checked before assignment | `test_set_weights_passes_the_gate` |
+| the input | a finite input never gives NaN: half-precision layers compute from the caller's input; overflowing sums give the formula's limit 0; empty tensors return themselves | `test_half_precision_layer_computes_from_the_callers_float32_input`, `test_largest_accepted_alpha_with_the_largest_window_sum_is_finite`, the overflow and empty-tensor sections |
+| the layer's name | costs LRN what it costs Dense | `test_a_long_layer_name_costs_lrn_what_it_costs_dense` |
+
+ONNX files get their own bounds (structure and bytes, before parsing): see
+tests/test_zoo.py. Expected values come from tests/reference.py (float64
+NumPy).
 """
 
 import json
