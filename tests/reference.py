@@ -193,6 +193,19 @@ def exponential_lrn(x, alpha, beta, bias, window_scale,
     return np.moveaxis(y, -1, 1) if data_format == "channels_first" else y
 
 
+def layer_lrn(x, **arguments):
+    """The formula a layer with these constructor arguments computes (its
+    starting values; `learnable` does not change them): `exponential_lrn`
+    for window="exponential", else `lrn`."""
+    arguments = {k: v for k, v in arguments.items() if k != "learnable"}
+    if arguments.pop("window", "box") == "exponential":
+        return exponential_lrn(
+            x, arguments["alpha"], arguments["beta"], arguments["bias"],
+            arguments["window_scale"],
+            arguments.get("data_format", "channels_last"))
+    return lrn(x, **arguments)
+
+
 def differentiable_exponential_lrn(x, alpha, beta, bias, window_scale,
                                    data_format="channels_last"):
     """The exponential window in plain `keras.ops` with a distance matrix,

@@ -65,14 +65,7 @@ def input_shape(name):
 
 def expected(x, name):
     """The float64 formula for the layer's starting parameters."""
-    kwargs = arguments(name)
-    kwargs.pop("learnable", None)
-    if kwargs.pop("window", "box") == "exponential":
-        return reference.exponential_lrn(
-            x, kwargs["alpha"], kwargs["beta"], kwargs["bias"],
-            kwargs["window_scale"],
-            kwargs.get("data_format", "channels_last"))
-    return reference.lrn(x, **kwargs)
+    return reference.layer_lrn(x, **arguments(name))
 
 
 def assert_exact(actual, x, name, dtype="float32"):

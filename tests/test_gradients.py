@@ -105,14 +105,7 @@ def training_gradients(layer, x, upstream):
 
 
 def formula(x, case, **values):
-    kwargs = {k: v for k, v in case.items() if k != "learnable"}
-    kwargs.update(values)
-    if kwargs.pop("window", "box") == "exponential":
-        return reference.exponential_lrn(
-            x, kwargs["alpha"], kwargs["beta"], kwargs["bias"],
-            kwargs["window_scale"],
-            kwargs.get("data_format", "channels_last"))
-    return reference.lrn(x, **kwargs)
+    return reference.layer_lrn(x, **dict(case, **values))
 
 
 def training_input(rng, case):
