@@ -179,7 +179,11 @@ def test_live_progress_bar_on_a_terminal_for_the_tfds_path(tmp_path):
     assert results["multi_crop_count"] == 10  # imagenette trains with flips
 
 
-def test_only_the_smoke_run_leaves_the_model_out_unless_asked():
+def test_only_the_smoke_run_leaves_the_model_out_unless_asked(tmp_path,
+                                                             monkeypatch):
+    # an empty folder: the README's first command leaves a finished run in
+    # the checkout's alexnet_run/, which the job refuses to overwrite
+    monkeypatch.chdir(tmp_path)
     train_alexnet = _import_script()
     assert not train_alexnet.parse_config(["--scale", "ci"]).save_model
     assert train_alexnet.parse_config(["--scale", "ci", "--save-model"]).save_model
