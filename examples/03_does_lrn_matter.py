@@ -120,6 +120,11 @@ import time
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 SCALE = os.environ.get("KERAS_LRN_SCALE", "offline")  # "ci" | "offline" | "full"
+# "run": train every arm here; "records": read the training's runs back from the records file, after
+# checking that its settings are this notebook's and that the package executing it computes the same bits
+# for every arm's layer as the package that trained (the records' fingerprint)
+TRAINING = os.environ.get("KERAS_LRN_TRAINING", "run")
+THREADS = int(os.environ.get("KERAS_LRN_THREADS", "0"))  # TensorFlow's intra- and inter-op threads; 0: its default
 CI = SCALE == "ci"
 TEST_SEEDS = {"ci": [0, 1, 2], "offline": list(range(10)), "full": list(range(20))}[SCALE]
 SWEEP_SEEDS = {"ci": [100, 101], "offline": [100, 101, 102], "full": [100, 101, 102, 103, 104]}[SCALE]
@@ -133,6 +138,7 @@ TIMING_ROUNDS, TIMING_STEPS = {"ci": (1, 2), "offline": (5, 10), "full": (10, 20
 TEST_GAINS = [0.1, 1.0, 10.0] if CI else [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]
 IMAGE_SIZE, BATCH_SIZE, SPLIT_SEED, FILTERS = 16, 64, 0, (16, 32, 32)
 FAILED_BELOW = 0.5  # accuracy under which a run "failed to train" (chance: 0.1)
+CLOSE_IMAGES = 2  # a rate chosen by this many validation images or fewer is a tie: its runner-up is tested too
 ALPHA, BOOTSTRAP = 0.05, 10_000
 ARMS = ["none", "batchnorm", "lrn_across", "lrn_within_term", "lrn_within_caffe",
         "lrn_learned", "lrn_gain_invariant"]
@@ -146,6 +152,9 @@ from quiet_tensorflow import import_tensorflow, quietly  # without TensorFlow's 
 
 tf = import_tensorflow()
 tf.get_logger().setLevel("ERROR")
+if THREADS:
+    tf.config.threading.set_intra_op_parallelism_threads(THREADS)
+    tf.config.threading.set_inter_op_parallelism_threads(THREADS)
 import itertools
 import json
 import math
@@ -158,6 +167,8 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from keras_lrn import LocalResponseNormalization
+from study_fingerprint import NORM_LAYERS, fingerprint
+from study_provenance import provenance
 
 n_gpus = len(quietly(lambda: tf.config.list_physical_devices("GPU")))
 T_START = time.time()
@@ -168,6 +179,9 @@ print(f"settings: KERAS_LRN_SCALE={SCALE!r}: epochs={EPOCHS}, sweep seeds={SWEEP
       f"timing {TIMING_ROUNDS} interleaved rounds x {TIMING_STEPS} steps, test gains {TEST_GAINS}")
 print(f"machine: {platform.platform()}, {os.cpu_count()} CPU cores (shared), GPUs: {n_gpus}")
 print(f"keras {keras.__version__} (backend {keras.backend.backend()}), tensorflow {tf.__version__}")
+PROVENANCE = provenance()  # of this execution; the records' is the training's (see the training cell)
+FINGERPRINT = fingerprint()  # the bits every LRN arm's layer computes here (examples/study_fingerprint.py)
+print("provenance:", json.dumps(PROVENANCE))
 
 # %% [markdown]
 # ## Data, arms and the network
@@ -196,20 +210,20 @@ print(f"a run: {EPOCHS} epochs x {STEPS_PER_EPOCH} steps = {STEPS} steps. Weight
       f"Keras's default 0.99: {0.99 ** STEPS:.2f}")
 
 
+SETTINGS = dict(scale=SCALE, epochs=EPOCHS, steps_per_run=STEPS, batch_size=BATCH_SIZE,
+                sweep_seeds=SWEEP_SEEDS, test_seeds=TEST_SEEDS, start_grid=START_GRID, ladder=LADDER,
+                max_widenings=MAX_WIDENINGS, test_gains=TEST_GAINS, image_size=IMAGE_SIZE,
+                filters=list(FILTERS), train_images=len(x_train), failed_below=FAILED_BELOW,
+                close_images=CLOSE_IMAGES, arms=ARMS, inputs=INPUTS)
+
+
 def norm_layer(arm, name):
+    """The layer at norm1 and norm2: the LRN arms' arguments are `study_fingerprint.NORM_LAYERS`, whose
+    fingerprint the records hold."""
     if arm == "batchnorm":
         return keras.layers.BatchNormalization(momentum=BN_MOMENTUM, name=name)
-    if arm == "lrn_across":
-        return LocalResponseNormalization(name=name)
-    if arm == "lrn_within_term":
-        return LocalResponseNormalization(size=5, mode="within_channel", name=name)
-    if arm == "lrn_within_caffe":
-        return LocalResponseNormalization(size=5, alpha=1e-4 / 25, mode="within_channel", name=name)
-    if arm == "lrn_learned":  # what AlexNet(normalization="learned") puts at its LRN positions
-        return LocalResponseNormalization(window="exponential", window_scale=2.5,
-                                          learnable=("alpha", "beta", "bias", "window_scale"), name=name)
-    if arm == "lrn_gain_invariant":
-        return LocalResponseNormalization(size=5, alpha=1.0, beta=0.5, bias=0.01, name=name)
+    if arm in NORM_LAYERS:
+        return LocalResponseNormalization(**NORM_LAYERS[arm], name=name)
     return keras.layers.Identity(name=name)
 
 
@@ -442,63 +456,94 @@ def sweep_learning_rate(arm, inputs):
         sweep += [train_run(arm, inputs, new, s) for s in SWEEP_SEEDS]
         widenings += 1
     i = rates.index(best)
+    neighbours = [lr for lr in (rates[i - 1] if i > 0 else None, rates[i + 1] if i < len(rates) - 1 else None)
+                  if lr is not None]
+    runner_up = max(neighbours, key=lambda lr: (scores[lr], -lr)) if neighbours else None
+    # the chosen rate's lead over its better neighbour, in validation images (median over the sweep seeds)
+    lead = None if runner_up is None else round((scores[best][0] - scores[runner_up][0]) * len(x_val), 6)
     choice = dict(arm=arm, inputs=inputs, chosen_lr=best, interior=bool(interior), widenings=widenings,
                   sweep_seeds=SWEEP_SEEDS, rates=rates,
                   median_val_accuracy=[scores[lr][0] for lr in rates],
                   mean_val_accuracy=[scores[lr][1] for lr in rates],
                   lower_neighbour_lr=rates[i - 1] if i > 0 else None,
-                  upper_neighbour_lr=rates[i + 1] if i < len(rates) - 1 else None)
+                  upper_neighbour_lr=rates[i + 1] if i < len(rates) - 1 else None,
+                  runner_up_lr=runner_up, lead_in_val_images=lead,
+                  close=lead is not None and lead <= CLOSE_IMAGES,
+                  chosen_by_mean=max(rates, key=lambda lr: (scores[lr][1], -lr)))
     return sweep, choice
 
 
-sweeps, choices, seed_runs, gain_records, bn_checks, reruns = [], [], [], [], [], []
-t_all = time.time()
-for inputs in INPUTS:
-    for arm in ARMS:
-        t0 = time.time()
-        sweep, choice = sweep_learning_rate(arm, inputs)
-        for r in sweep:
-            r["stage"] = "sweep"
-            r["failed"] = bool(r["failed"] or r["val_accuracy"] < FAILED_BELOW)
-            del r["test_accuracy"]  # the sweep selects on validation; test is scored only for the seeds
-        sweeps += sweep
-        choices.append(choice)
-        lr = choice["chosen_lr"]
-        for seed in TEST_SEEDS:
-            r = train_run(arm, inputs, lr, seed)
-            r["stage"] = "seeds"
-            r["failed"] = bool(r["failed"] or r["test_accuracy"] < FAILED_BELOW)
-            gains = evaluate(arm, inputs, seed)
-            r["random_contrast_accuracy"] = next(g["test_accuracy"] for g in gains
-                                                 if g["mode"] == "inference" and g["test_gain"] == "random")
-            if arm == "batchnorm":
-                r["batch_statistics_test_accuracy"] = next(
-                    g["test_accuracy"] for g in gains if g["mode"] == "batch_statistics" and g["test_gain"] == 1.0)
-                bn_checks.append(dict(inputs=inputs, seed=seed, **batchnorm_statistics_check(inputs)))
-            seed_runs.append(r)
-            gain_records += gains
-        mine = [r for r in seed_runs if r["arm"] == arm and r["inputs"] == inputs]
-        print(f"{inputs:12} {arm:18} rates {choice['rates']} median val "
-              + " ".join(f"{a:.3f}" for a in choice["median_val_accuracy"])
-              + f" -> lr {lr:g} ({'interior' if choice['interior'] else 'ON AN EDGE'}, "
-              f"{choice['widenings']} widening(s)); test per seed "
-              + " ".join(f"{r['test_accuracy']:.3f}" for r in mine)
-              + f"  ({time.time() - t0:.0f} s)", flush=True)
-# seed 0 of every arm and input once more, after all the other runs of its model
-for inputs in INPUTS:
-    for arm in ARMS:
-        first = next(r for r in seed_runs if r["arm"] == arm and r["inputs"] == inputs
-                     and r["seed"] == TEST_SEEDS[0])
-        again = train_run(arm, inputs, first["lr"], first["seed"])
-        keys = ["val_accuracy", "test_accuracy", "final_loss"]
-        reruns.append(dict(arm=arm, inputs=inputs, lr=first["lr"], seed=first["seed"],
-                           first={k: first[k] for k in keys}, second={k: again[k] for k in keys},
-                           identical=all(first[k] == again[k] for k in keys)))
-print(f"reruns of seed {TEST_SEEDS[0]}: {sum(r['identical'] for r in reruns)} of {len(reruns)} identical "
-      f"(validation accuracy, test accuracy, final loss)")
-TRAINING_SECONDS = time.time() - t_all
-print(f"{len(sweeps)} sweep runs + {len(seed_runs)} seed runs + {len(reruns)} reruns: "
-      f"{TRAINING_SECONDS:.0f} s")
+TRAINED_KEYS = ["sweeps", "choices", "seed_runs", "runner_up_runs", "gain", "batchnorm_statistics", "reruns"]
+if TRAINING == "records":
+    with open(RESULTS_PATH) as f:
+        trained = json.loads(f.read(), parse_constant=lambda name: (_ for _ in ()).throw(ValueError(name)))
+    assert trained["settings"] == SETTINGS, ("the records were made with other settings", trained["settings"])
+    differ = sorted(arm for arm in FINGERPRINT if FINGERPRINT[arm] != trained["fingerprint"].get(arm))
+    assert not differ, (f"the package executing this notebook computes other bits than the one that trained "
+                        f"(commit {trained['provenance']['commit']}) for {differ}: set KERAS_LRN_TRAINING=run")
+    sweeps, choices, seed_runs, runner_up_runs, gain_records, bn_checks, reruns = (
+        trained[key] for key in TRAINED_KEYS)
+    PROVENANCE, TRAINING_SECONDS = trained["provenance"], trained["run_time_s"]["training"]
+    p = PROVENANCE
+    print(f"runs read from {RESULTS_PATH}: trained at commit {p['commit'][:12]} on {p['cpu']} "
+          f"({p['cpu_cores']} cores, intra/inter-op threads {p['intra_op_threads']}/{p['inter_op_threads']}), "
+          f"training {TRAINING_SECONDS:.0f} s; this package computes the same bits for every LRN arm's layer "
+          "(eager and XLA)")
+else:
+    sweeps, choices, seed_runs, gain_records, bn_checks, reruns, runner_up_runs = [], [], [], [], [], [], []
+    t_all = time.time()
+    for inputs in INPUTS:
+        for arm in ARMS:
+            t0 = time.time()
+            sweep, choice = sweep_learning_rate(arm, inputs)
+            for r in sweep:
+                r["stage"] = "sweep"
+                r["failed"] = bool(r["failed"] or r["val_accuracy"] < FAILED_BELOW)
+                del r["test_accuracy"]  # the sweep selects on validation; test is scored only for the seeds
+            sweeps += sweep
+            choices.append(choice)
+            lr = choice["chosen_lr"]
+            for seed in TEST_SEEDS:
+                r = train_run(arm, inputs, lr, seed)
+                r["stage"] = "seeds"
+                r["failed"] = bool(r["failed"] or r["test_accuracy"] < FAILED_BELOW)
+                gains = evaluate(arm, inputs, seed)
+                r["random_contrast_accuracy"] = next(g["test_accuracy"] for g in gains
+                                                     if g["mode"] == "inference" and g["test_gain"] == "random")
+                if arm == "batchnorm":
+                    r["batch_statistics_test_accuracy"] = next(
+                        g["test_accuracy"] for g in gains if g["mode"] == "batch_statistics" and g["test_gain"] == 1.0)
+                    bn_checks.append(dict(inputs=inputs, seed=seed, **batchnorm_statistics_check(inputs)))
+                seed_runs.append(r)
+                gain_records += gains
+            if choice["close"]:  # a tie: the test seeds at the runner-up rate too, for the close-call table
+                for seed in TEST_SEEDS:
+                    r = train_run(arm, inputs, choice["runner_up_lr"], seed)
+                    r["stage"] = "runner_up"
+                    r["failed"] = bool(r["failed"] or r["test_accuracy"] < FAILED_BELOW)
+                    runner_up_runs.append(r)
+            mine = [r for r in seed_runs if r["arm"] == arm and r["inputs"] == inputs]
+            print(f"{inputs:12} {arm:18} rates {choice['rates']} median val "
+                  + " ".join(f"{a:.3f}" for a in choice["median_val_accuracy"])
+                  + f" -> lr {lr:g} ({'interior' if choice['interior'] else 'ON AN EDGE'}, "
+                  f"{choice['widenings']} widening(s)); test per seed "
+                  + " ".join(f"{r['test_accuracy']:.3f}" for r in mine)
+                  + f"  ({time.time() - t0:.0f} s)", flush=True)
+    # seed 0 of every arm and input once more, after all the other runs of its model
+    for inputs in INPUTS:
+        for arm in ARMS:
+            first = next(r for r in seed_runs if r["arm"] == arm and r["inputs"] == inputs
+                         and r["seed"] == TEST_SEEDS[0])
+            again = train_run(arm, inputs, first["lr"], first["seed"])
+            keys = ["val_accuracy", "test_accuracy", "final_loss"]
+            reruns.append(dict(arm=arm, inputs=inputs, lr=first["lr"], seed=first["seed"],
+                               first={k: first[k] for k in keys}, second={k: again[k] for k in keys},
+                               identical=all(first[k] == again[k] for k in keys)))
+    print(f"reruns of seed {TEST_SEEDS[0]}: {sum(r['identical'] for r in reruns)} of {len(reruns)} identical "
+          f"(validation accuracy, test accuracy, final loss)")
+    TRAINING_SECONDS = time.time() - t_all
+    print(f"{len(sweeps)} sweep runs + {len(seed_runs)} seed runs + {len(reruns)} reruns: "
+          f"{TRAINING_SECONDS:.0f} s")
 
 # %% [markdown]
 # ## Cost per training step, on the path users run
@@ -514,29 +559,32 @@ print(f"{len(sweeps)} sweep runs + {len(seed_runs)} seed runs + {len(reruns)} re
 # they describe this machine.
 
 # %%
-timed = INPUTS[-1]
-batch = data[timed]["train"][:BATCH_SIZE], y_train[:BATCH_SIZE]
-for arm in ARMS:
-    for _ in range(3):
-        compiled_model(arm, timed)[0].train_on_batch(*batch)  # warm-up
-ms = {arm: [] for arm in ARMS}
-for i in range(TIMING_ROUNDS):
-    for arm in ARMS[i % len(ARMS):] + ARMS[:i % len(ARMS)]:
-        model = compiled_model(arm, timed)[0]
-        t = time.perf_counter()
-        for _ in range(TIMING_STEPS):
-            model.train_on_batch(*batch)
-        ms[arm].append(1000 * (time.perf_counter() - t) / TIMING_STEPS)
-ratio = {arm: np.array(ms[arm]) / np.array(ms["none"]) for arm in ARMS}
-cost = {arm: dict(ms_per_step=float(np.median(ms[arm])), ratio_to_none=float(np.median(ratio[arm])),
-                  ratio_range=[float(ratio[arm].min()), float(ratio[arm].max())]) for arm in ARMS}
-print(f"path: model.jit_compile={compiled_model('lrn_across', timed)[0].jit_compile} (Keras's 'auto' "
-      f"here), LRN implementation='auto', TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores, "
-      f"GPUs: {n_gpus}; load average {os.getloadavg()[0]:.1f}")
-for arm in ARMS:
-    c = cost[arm]
-    print(f"{arm:18} {c['ms_per_step']:6.1f} ms/step   x none: median {c['ratio_to_none']:.2f} "
-          f"(rounds: {c['ratio_range'][0]:.2f}..{c['ratio_range'][1]:.2f})")
+if TRAINING == "records":
+    cost = trained["cost"]
+else:
+    timed = INPUTS[-1]
+    batch = data[timed]["train"][:BATCH_SIZE], y_train[:BATCH_SIZE]
+    for arm in ARMS:
+        for _ in range(3):
+            compiled_model(arm, timed)[0].train_on_batch(*batch)  # warm-up
+    ms = {arm: [] for arm in ARMS}
+    for i in range(TIMING_ROUNDS):
+        for arm in ARMS[i % len(ARMS):] + ARMS[:i % len(ARMS)]:
+            model = compiled_model(arm, timed)[0]
+            t = time.perf_counter()
+            for _ in range(TIMING_STEPS):
+                model.train_on_batch(*batch)
+            ms[arm].append(1000 * (time.perf_counter() - t) / TIMING_STEPS)
+    ratio = {arm: np.array(ms[arm]) / np.array(ms["none"]) for arm in ARMS}
+    cost = {arm: dict(ms_per_step=float(np.median(ms[arm])), ratio_to_none=float(np.median(ratio[arm])),
+                      ratio_range=[float(ratio[arm].min()), float(ratio[arm].max())]) for arm in ARMS}
+    print(f"path: model.jit_compile={compiled_model('lrn_across', timed)[0].jit_compile} (Keras's 'auto' "
+          f"here), LRN implementation='auto', TensorFlow {tf.__version__}, {os.cpu_count()} CPU cores, "
+          f"GPUs: {n_gpus}; load average {os.getloadavg()[0]:.1f}")
+    for arm in ARMS:
+        c = cost[arm]
+        print(f"{arm:18} {c['ms_per_step']:6.1f} ms/step   x none: median {c['ratio_to_none']:.2f} "
+              f"(rounds: {c['ratio_range'][0]:.2f}..{c['ratio_range'][1]:.2f})")
 
 # %% [markdown]
 # ## Statistics
@@ -662,20 +710,19 @@ for inputs in INPUTS:
 
 # %%
 records = dict(
-    settings=dict(scale=SCALE, epochs=EPOCHS, steps_per_run=STEPS, batch_size=BATCH_SIZE,
-                  sweep_seeds=SWEEP_SEEDS, test_seeds=TEST_SEEDS, start_grid=START_GRID, ladder=LADDER,
-                  max_widenings=MAX_WIDENINGS, test_gains=TEST_GAINS, image_size=IMAGE_SIZE,
-                  filters=list(FILTERS), train_images=len(x_train), failed_below=FAILED_BELOW,
-                  arms=ARMS, inputs=INPUTS),
+    settings=SETTINGS,
     batchnorm=dict(momentum=BN_MOMENTUM, recomputed_statistics=False,
                    why=f"a run is {STEPS} steps; with momentum {BN_MOMENTUM} the initial moving statistics "
                        f"weigh {BN_MOMENTUM ** STEPS:.1e} at the end (Keras's default 0.99: "
                        f"{0.99 ** STEPS:.2f}), and the average covers about the last 10 steps",
                    batch_statistics_evaluation=f"test images in batches of {BATCH_SIZE}, BatchNorm in "
                                                "training mode, Dropout off, moving statistics untouched"),
-    sweeps=sweeps, choices=choices, seed_runs=seed_runs, batchnorm_statistics=bn_checks, gain=gain_records,
+    provenance=PROVENANCE, fingerprint=FINGERPRINT,
+    sweeps=sweeps, choices=choices, seed_runs=seed_runs, runner_up_runs=runner_up_runs,
+    batchnorm_statistics=bn_checks, gain=gain_records,
     comparisons=comparisons, detectable=detectable, reruns=reruns, cost=cost,
-    run_time_s=dict(training=TRAINING_SECONDS, until_records=time.time() - T_START))
+    run_time_s=(trained["run_time_s"] if TRAINING == "records"
+                else dict(training=TRAINING_SECONDS, until_records=time.time() - T_START)))
 os.makedirs(os.path.dirname(RESULTS_PATH), exist_ok=True)
 with open(RESULTS_PATH, "w") as f:
     f.write(json.dumps(records, indent=1, allow_nan=False))
