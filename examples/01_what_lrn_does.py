@@ -54,6 +54,8 @@ import numpy as np
 
 from keras_lrn import LocalResponseNormalization
 
+plt.rcParams["figure.dpi"] = 72  # keeps the notebook's figures (PNG) at about 1 MB in all
+
 n_gpus = len(quietly(lambda: tf.config.list_physical_devices("GPU")))
 print(f"settings: KERAS_LRN_SCALE={SCALE!r}, image height {IMAGE_SIZE} px")
 print(f"machine: {platform.platform()}, {os.cpu_count()} CPU cores, GPUs: {n_gpus}")
@@ -148,13 +150,14 @@ plt.show()
 # %%
 channels = [0, 8, 16, 24]
 rows = [("ReLU(conv)", a), ("LRN across channels", b_across), ("LRN within channel", b_within)]
-fig, axes = plt.subplots(len(rows), len(channels), figsize=(3.2 * len(channels) + 1, 2.4 * len(rows)),
+# 12 maps of 160x240 units: about 180 pixels wide each at the notebook's 72 dpi
+fig, axes = plt.subplots(len(rows), len(channels), figsize=(2.6 * len(channels) + 0.8, 1.95 * len(rows)),
                          layout="constrained")
 for i, (title, maps) in enumerate(rows):
     vmax = np.percentile(maps[0][..., channels], 99.9)  # one colour scale per row
     for j, c in enumerate(channels):
         im = axes[i, j].imshow(maps[0, :, :, c], cmap="magma", vmin=0, vmax=vmax)
-        axes[i, j].set_title(f"{title}\nchannel {c} ({180 * c / 32:.0f} deg)", fontsize=8)
+        axes[i, j].set_title(f"{title}\nchannel {c} ({180 * c / 32:.0f} deg)", fontsize=9)
         axes[i, j].axis("off")
     fig.colorbar(im, ax=axes[i, :], fraction=0.02, label="response (brighter clipped)")
 plt.show()

@@ -188,6 +188,19 @@ def test_committed_notebook_matches_source_and_has_honest_outputs(stem):
     assert "settings: KERAS_LRN_SCALE=" in text and "machine:" in text
 
 
+NOTEBOOK_MAX_BYTES = 1_500_000
+
+
+def test_committed_notebooks_are_at_most_1_5_mb():
+    """Every committed notebook (outputs and figures included) stays at most
+    1.5 MB: figures at a sensible dpi, not megabytes of PNG."""
+    import glob
+
+    paths = sorted(glob.glob(os.path.join(EXAMPLES, "*.ipynb")))
+    assert {os.path.basename(p)[:-len(".ipynb")] for p in paths} >= set(NOTEBOOKS)
+    sizes = {os.path.basename(p): os.path.getsize(p) for p in paths}
+    assert {n: s for n, s in sizes.items() if s > NOTEBOOK_MAX_BYTES} == {}, sizes
+
 def test_ten_crops_are_the_papers_crops():
     import numpy as np
     import tensorflow as tf
