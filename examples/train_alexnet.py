@@ -43,7 +43,7 @@ Scales (``--scale`` or ``KERAS_LRN_SCALE``):
   batch 128, 90 epochs.
 
 ``--normalization`` replaces the two LRN layers (after conv1 and conv2) by
-nothing, BatchNorm (momentum 0.9, BATCHNORM_NOTE) or a learned LRN, for ablations.
+nothing, BatchNorm (momentum 0.9, see ``batchnorm_note``) or a learned LRN, for ablations.
 
 The fc6/fc7 biases start at the paper's 1 for ``imagenet2012`` and at 0 for
 the 10-class datasets at every scale (see ``FC_BIAS_NOTE``).
@@ -149,14 +149,30 @@ SCALES = ("ci", "offline", "full")
 PROGRESS = ("auto", "bar", "epochs", "none")
 NORMALIZATIONS = ("lrn", "none", "batchnorm", "learned")
 BATCHNORM_MOMENTUM = 0.9
-BATCHNORM_NOTE = (
-    f"BatchNorm (--normalization batchnorm) keeps its moving statistics with momentum "
-    f"{BATCHNORM_MOMENTUM}, not Keras's default 0.99, because the runs here are short (a few hundred "
-    f"steps): momentum m averages the statistics over about 1/(1-m) steps and keeps m^S of their "
-    f"initial values (mean 0, variance 1) after S steps. With 0.99 the average spans ~100 steps of "
-    f"weights that kept changing and, after 238 steps, still holds 9% of the initial values, so a "
-    f"network that trained well can score badly in inference mode; with {BATCHNORM_MOMENTUM} it spans "
-    f"the last ~10 steps.")
+KERAS_BATCHNORM_MOMENTUM = 0.99  # keras.layers.BatchNormalization's default
+
+
+def batchnorm_note(steps):
+    """Why BatchNorm (``--normalization batchnorm``) keeps its moving
+    statistics with ``BATCHNORM_MOMENTUM``, with the numbers of a run of
+    `steps` training steps (epochs x batches per epoch)."""
+    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+        raise ValueError(f"`steps` must be a positive integer (the run's training steps). "
+                         f"Received: steps={steps!r}")
+    default = KERAS_BATCHNORM_MOMENTUM
+    left = 100 * default ** steps
+    left = f"{left:.1f}%" if left >= 0.05 else "less than 0.1%"
+    return (
+        f"BatchNorm (--normalization batchnorm) keeps its moving statistics with momentum "
+        f"{BATCHNORM_MOMENTUM}, not Keras's default {default}, for short runs (this run: {steps:,} "
+        f"steps): momentum m averages the statistics over about 1/(1-m) steps and keeps m^S of their "
+        f"initial values (mean 0, variance 1) after S steps. With {default} the average would span the last "
+        f"~{1 / (1 - default):.0f} steps of weights that kept changing and, after {steps:,} steps, "
+        f"still hold {default}^{steps} = {left} of the initial values, so a network that trained "
+        f"well can score badly in inference mode; with {BATCHNORM_MOMENTUM} it spans the last "
+        f"~{1 / (1 - BATCHNORM_MOMENTUM):.0f} steps.")
+
+
 TFDS_NAMES = {"imagenette": "imagenette/320px", "imagenet2012": "imagenet2012"}
 
 
@@ -480,7 +496,7 @@ def build_model(cfg, num_classes, jit_compile="auto"):
     )
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.momentum = BATCHNORM_MOMENTUM  # BATCHNORM_NOTE
+            layer.momentum = BATCHNORM_MOMENTUM  # batchnorm_note
     if cfg.fc_bias is not None:
         for name in ("fc6", "fc7"):
             bias = model.get_layer(name).bias
@@ -726,6 +742,9 @@ def run(cfg):
     say(f"model: {model.count_params():,} parameters ({format_size(weight_bytes)} of weights; "
         f"the saved model and the resume state hold twice that with SGD's momentum); "
         f"jit_compile={model.jit_compile} (Keras's default \"auto\")")
+    steps_per_epoch = int(train.cardinality())
+    if cfg.normalization == "batchnorm" and steps_per_epoch > 0:
+        say(batchnorm_note(cfg.epochs * steps_per_epoch))
 
     cbs = callbacks(cfg, verbose=int(progress == "bar"))
     if progress == "epochs":
@@ -763,7 +782,7 @@ def run(cfg):
         "params": int(model.count_params()),
         "epochs_run": len(whole_run["loss"]),
         "fit_seconds": round(fit_s, 1),
-        "steps_per_epoch": int(train.cardinality()),
+        "steps_per_epoch": steps_per_epoch,
         "images": {"train": sizes[0], "validation": sizes[1], "test": sizes[2]},
         "evaluated_on": "test",
         "validation_top1": whole_run["val_accuracy"][-1],

@@ -279,10 +279,34 @@ def test_normalization_option_sets_the_layers_after_conv1_and_conv2():
     assert norm_layers("none") == []
     bn = norm_layers("batchnorm")
     assert [type(layer) for layer in bn] == [keras.layers.BatchNormalization] * 2
-    assert [layer.momentum for layer in bn] == [0.9, 0.9]  # set for short runs (BATCHNORM_NOTE)
+    assert [layer.momentum for layer in bn] == [0.9, 0.9]  # set for short runs (batchnorm_note)
     learned = norm_layers("learned")
     assert [type(layer) for layer in learned] == [LocalResponseNormalization] * 2
     assert all(len(layer.trainable_weights) == 4 for layer in learned)
+
+
+
+@pytest.mark.parametrize("steps", [102, 238, 510, 5100])
+def test_batchnorm_note_quotes_the_runs_steps_and_what_momentum_keeps(steps):
+    """The note printed with a BatchNorm run quotes that run's step count and
+    the share of the initial moving statistics that Keras's default momentum
+    0.99 would still hold after it, 0.99^steps (computed here as
+    exp(steps * ln 0.99)), to the 0.1 percent it prints."""
+    import math
+
+    train_alexnet = _import_script()
+    note = train_alexnet.batchnorm_note(steps)
+    left = 100 * math.exp(steps * math.log(0.99))
+    quoted = f"{left:.1f}%" if left >= 0.05 else "less than 0.1%"
+    assert f"after {steps:,} steps, still hold 0.99^{steps} = {quoted} of the initial values" in note
+    assert f"(this run: {steps:,} steps)" in note
+    # the spans 1/(1-m): ~100 steps for 0.99, ~10 for the 0.9 the layers use
+    assert "span the last ~100 steps" in note and "spans the last ~10 steps" in note
+    counts = {int(n.replace(",", "")) for n in re.findall(r"([\d,]+) steps", note)}
+    assert counts == {steps, 100, 10}, note  # no step count but the run's and the two spans
+    for bad in (0, -5, 2.5, None):
+        with pytest.raises(ValueError, match=f"steps={bad!r}"):
+            train_alexnet.batchnorm_note(bad)
 
 
 # Runs the script as `python examples/train_alexnet.py ARGS` does (its folder
