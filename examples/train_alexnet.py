@@ -156,21 +156,22 @@ def batchnorm_note(steps):
     """Why BatchNorm (``--normalization batchnorm``) keeps its moving
     statistics with ``BATCHNORM_MOMENTUM``, with the numbers of a run of
     `steps` training steps (epochs x batches per epoch)."""
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
+    if not isinstance(steps, (int, np.integer)) or isinstance(steps, bool) or steps < 1:
         raise ValueError(f"`steps` must be a positive integer (the run's training steps). "
                          f"Received: steps={steps!r}")
     default = KERAS_BATCHNORM_MOMENTUM
+    steps = int(steps)
     left = 100 * default ** steps
     left = f"{left:.1f}%" if left >= 0.05 else "less than 0.1%"
     return (
         f"BatchNorm (--normalization batchnorm) keeps its moving statistics with momentum "
-        f"{BATCHNORM_MOMENTUM}, not Keras's default {default}, for short runs (this run: {steps:,} "
-        f"steps): momentum m averages the statistics over about 1/(1-m) steps and keeps m^S of their "
-        f"initial values (mean 0, variance 1) after S steps. With {default} the average would span the last "
-        f"~{1 / (1 - default):.0f} steps of weights that kept changing and, after {steps:,} steps, "
-        f"still hold {default}^{steps} = {left} of the initial values, so a network that trained "
-        f"well can score badly in inference mode; with {BATCHNORM_MOMENTUM} it spans the last "
-        f"~{1 / (1 - BATCHNORM_MOMENTUM):.0f} steps.")
+        f"{BATCHNORM_MOMENTUM}, not Keras's default {default}, for short runs (this run: "
+        f"{steps:,} steps): momentum m averages the statistics over about 1/(1-m) steps and "
+        f"keeps m^S of their initial values (mean 0, variance 1) after S steps. With {default} "
+        f"the average would span the last ~{1 / (1 - default):.0f} steps of weights that kept "
+        f"changing and, after {steps:,} steps, still hold {default}^{steps} = {left} of the "
+        f"initial values, so a network that trained well can score badly in inference mode; "
+        f"with {BATCHNORM_MOMENTUM} it spans the last ~{1 / (1 - BATCHNORM_MOMENTUM):.0f} steps.")
 
 
 TFDS_NAMES = {"imagenette": "imagenette/320px", "imagenet2012": "imagenet2012"}

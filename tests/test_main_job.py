@@ -294,6 +294,8 @@ def test_batchnorm_note_quotes_the_runs_steps_and_what_momentum_keeps(steps):
     exp(steps * ln 0.99)), to the 0.1 percent it prints."""
     import math
 
+    import numpy as np
+
     train_alexnet = _import_script()
     note = train_alexnet.batchnorm_note(steps)
     left = 100 * math.exp(steps * math.log(0.99))
@@ -304,7 +306,8 @@ def test_batchnorm_note_quotes_the_runs_steps_and_what_momentum_keeps(steps):
     assert "span the last ~100 steps" in note and "spans the last ~10 steps" in note
     counts = {int(n.replace(",", "")) for n in re.findall(r"([\d,]+) steps", note)}
     assert counts == {steps, 100, 10}, note  # no step count but the run's and the two spans
-    for bad in (0, -5, 2.5, None):
+    assert train_alexnet.batchnorm_note(np.int64(steps)) == note  # a count from NumPy
+    for bad in (0, -5, 2.5, None, True):
         with pytest.raises(ValueError, match=f"steps={bad!r}"):
             train_alexnet.batchnorm_note(bad)
 
