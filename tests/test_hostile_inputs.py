@@ -1,7 +1,7 @@
 """Hostile files and odd inputs: what each way in guarantees.
 
 Every value of alpha, beta, bias and window_scale passes one gate
-(`_arguments.validate_for_compute_dtype`) in the dtype the layer computes
+(`_value_gate.validate_for_compute_dtype`) in the dtype the layer computes
 and stores in; what each entry path guarantees, and the tests that hold it:
 
 | entry path | guarantee | tests |

@@ -415,7 +415,7 @@ MUTATIONS = (
         why="the groups boundary off by one: groups=2 (AlexNet's two towers) "
             "computed ungrouped, windows crossing the towers' edge"),
     Mutation(
-        "gate-beta-bound-without-log", "keras_lrn/_arguments.py",
+        "gate-beta-bound-without-log", "keras_lrn/_value_gate.py",
         '"beta": (0.0, largest / (2 * -math.log(tiny))),',
         '"beta": (0.0, largest / 2),',
         ("tests/test_hostile_inputs.py", "-k",
@@ -423,7 +423,7 @@ MUTATIONS = (
         why="the value gate bounds beta like alpha and bias (max / 2): "
             "beta * log(t) overflows for small t, an infinite power"),
     Mutation(
-        "gate-bfloat16-log-not-rounded", "keras_lrn/_arguments.py",
+        "gate-bfloat16-log-not-rounded", "keras_lrn/_value_gate.py",
         "stored = _rounded(log_value, variable_dtype)",
         "stored = float(log_value)",
         ("tests/test_hostile_inputs.py", "-k",
