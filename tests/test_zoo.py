@@ -24,7 +24,8 @@ import keras
 
 from keras_lrn import LocalResponseNormalization
 from keras_lrn import applications
-from keras_lrn.applications import _common, _onnx_reader, zoo
+from keras_lrn.applications import (_common, _onnx_reader, _onnx_tensors,
+                                    _onnx_wire, zoo)
 from keras_lrn.applications import (ZOO_NETWORKS, AlexNet, GoogLeNet, ZFNet,
                                     decode_predictions, from_onnx_zoo,
                                     preprocess_input)
@@ -749,7 +750,8 @@ def test_random_graph_edits(scratch, tiny_keras, data):
 # --------------------------------------------------------------------------
 # Amplification and graph checks (issue 20): the graph is recognized from
 # its declarations before any weight is read, each stored tensor is read
-# once, and the bytes all stored tensors declare are within _onnx_reader.MAX_BYTES.
+# once, and the bytes all stored tensors declare are within
+# _onnx_tensors.MAX_BYTES.
 # --------------------------------------------------------------------------
 
 @pytest.mark.parametrize("attribute, value", [
@@ -824,10 +826,10 @@ def test_sparse_external_data_beyond_the_budget_is_refused_unread(tmp_path):
     path = _shared_conv_file(tmp_path / "sparse.onnx", 108_000_000, nodes=8,
                              external="w.bin")
     nbytes = os.path.getsize(tmp_path / "w.bin")
-    assert os.path.getsize(path) < 1000 and nbytes > _onnx_reader.MAX_BYTES
+    assert os.path.getsize(path) < 1000 and nbytes > _onnx_tensors.MAX_BYTES
     error, peak = _peak_bytes(lambda: from_onnx_zoo(path))
     assert f"{nbytes} bytes" in str(error), str(error)
-    assert str(_onnx_reader.MAX_BYTES) in str(error)
+    assert str(_onnx_tensors.MAX_BYTES) in str(error)
     assert str(error).endswith(f"Received: path={path!r}")
     assert peak < 2**20, peak
 
@@ -848,9 +850,9 @@ def test_total_declared_bytes_are_budgeted(tmp_path, monkeypatch):
     # before anything is read
     path = _save(_tiny_onnx(), tmp_path / "tiny.onnx")
     total = 4 * (4 * 3 * 3 * 3 + 4 + 2 * 36 + 2) + 8 * 2  # + the Constant
-    monkeypatch.setattr(_onnx_reader, "MAX_BYTES", total)
+    monkeypatch.setattr(_onnx_tensors, "MAX_BYTES", total)
     assert len(_read_verified(path).weighted) == 2
-    monkeypatch.setattr(_onnx_reader, "MAX_BYTES", total - 1)
+    monkeypatch.setattr(_onnx_tensors, "MAX_BYTES", total - 1)
     message = _rejected(path, f"declare {total} bytes in all, more than "
                               f"the {total - 1} bytes")
     assert "tiny.onnx" in message
@@ -860,7 +862,7 @@ def test_zoo_networks_fit_the_budget():
     for network in ZOO_NETWORKS:
         weights = sum(4 * int(np.prod(shape)) for layer in network.layers
                       for shape in layer.shapes)
-        assert weights <= _onnx_reader.MAX_BYTES, network.name
+        assert weights <= _onnx_tensors.MAX_BYTES, network.name
     # zfnet512, the largest: 349.0 MB in the zoo's file (87.3M float32)
     assert max(4 * sum(int(np.prod(s)) for layer in n.layers
                        for s in layer.shapes) for n in ZOO_NETWORKS
@@ -871,7 +873,7 @@ def test_declared_shapes_identify_before_any_weight_is_read(tmp_path,
                                                             monkeypatch):
     path = _save(_fake_alexnet(), tmp_path / "bvlcalexnet-12.onnx")
     reads = []
-    monkeypatch.setattr(_onnx_reader, "_to_array",
+    monkeypatch.setattr(_onnx_tensors, "_to_array",
                         lambda *a: reads.append(a[0].name))
     with pytest.raises(ValueError, match="'conv2' is a Conv with weights"):
         from_onnx_zoo(path)
@@ -1023,7 +1025,7 @@ def test_raw_data_shorter_than_its_dims_is_refused(tmp_path, monkeypatch,
                                                    sized_now):
     # small tensors are measured by `read`, large ones (here all, with the
     # threshold at 0) when `load` reads them: both name the file
-    monkeypatch.setattr(_onnx_reader, "_SIZED_NOW", sized_now)
+    monkeypatch.setattr(_onnx_tensors, "_SIZED_NOW", sized_now)
 
     def edit(graph):
         weight = next(t for t in graph.initializer if t.name == "fc_w")
@@ -1058,22 +1060,22 @@ def _relus(count):
 
 STRUCTURE_CASES = {
     # each beyond one limit by one, the rest of the file tiny
-    "nodes": (lambda: _relus(_onnx_reader.MAX_NODES + 1),
+    "nodes": (lambda: _relus(_onnx_wire.MAX_NODES + 1),
               "more than 1024 nodes"),
     "pads": (lambda: [helper.make_node(
         "Conv", ["x", "w"], ["y"], name="conv",
-        pads=[1] * (_onnx_reader.MAX_ATTRIBUTE_ELEMENTS + 1))],
+        pads=[1] * (_onnx_wire.MAX_ATTRIBUTE_ELEMENTS + 1))],
         "An attribute has more than 16 elements"),
     "attribute elements in all": (lambda: [helper.make_node(
         "MaxPool", ["x" if i == 0 else f"p{i - 1}"], [f"p{i}"],
         name=f"pool{i}", kernel_shape=[1] * 16)
-        for i in range(_onnx_reader.MAX_ATTRIBUTES_ELEMENTS // 16 + 1)],
+        for i in range(_onnx_wire.MAX_ATTRIBUTES_ELEMENTS // 16 + 1)],
         "more than 8192 elements in all"),
     "name": (lambda: [helper.make_node(
-        "Relu", ["x"], ["y"], name="n" * (_onnx_reader.MAX_NAME_BYTES + 1))],
+        "Relu", ["x"], ["y"], name="n" * (_onnx_wire.MAX_NAME_BYTES + 1))],
         "node name is 257 bytes long"),
     "node inputs": (lambda: [helper.make_node(
-        "Concat", ["x"] * (_onnx_reader.MAX_NODE_ARITY + 1), ["y"],
+        "Concat", ["x"] * (_onnx_wire.MAX_NODE_ARITY + 1), ["y"],
         axis=1)], "more than 16 inputs"),
 }
 
@@ -1095,7 +1097,7 @@ def test_structure_beyond_the_zoo_networks_is_refused_before_parsing(
 def test_graph_bytes_beyond_the_limit_are_refused_before_parsing(
         tmp_path, monkeypatch):
     path = _graph_file(tmp_path / "doc.onnx", _relus(2),
-                       doc_string="d" * _onnx_reader.MAX_GRAPH_BYTES)
+                       doc_string="d" * _onnx_wire.MAX_GRAPH_BYTES)
     monkeypatch.setattr(onnx, "load_model", None)  # never reached
     _rejected(path, r"graph \(everything but tensor data\) is \d+ bytes")
 
@@ -1107,11 +1109,11 @@ def test_structure_limits_hold_the_zoo_networks_with_room():
     for network in ZOO_NETWORKS:
         nodes = 2 * len(network.layers) + len(network.pools) + (
             network.lrn_count) + 16
-        assert 4 * nodes <= _onnx_reader.MAX_NODES, (network.name, nodes)
-        assert 2 * 2 * len(network.layers) <= _onnx_reader.MAX_TENSORS
+        assert 4 * nodes <= _onnx_wire.MAX_NODES, (network.name, nodes)
+        assert 2 * 2 * len(network.layers) <= _onnx_wire.MAX_TENSORS
         # the most elements an attribute of theirs holds: pads, 4
         assert max(len(value) for layer in network.layers
                    for _, value in layer.attributes
                    if isinstance(value, tuple)) <= 4
         names = [layer.name for layer in network.layers]
-        assert max(map(len, names)) * 4 <= _onnx_reader.MAX_NAME_BYTES
+        assert max(map(len, names)) * 4 <= _onnx_wire.MAX_NAME_BYTES

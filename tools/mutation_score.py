@@ -87,7 +87,8 @@ ZOO = "keras_lrn/applications/zoo.py"
 TORCH = ("torch",)
 JAX = ("jax",)
 CONTEXTS = "tests/test_contexts.py"
-ONNX_READER = "keras_lrn/applications/_onnx_reader.py"
+# the ONNX reader: the wire-format walk, the stored tensors, the graph
+ONNX_READER = "keras_lrn/applications/_onnx_*.py"
 
 # The dispatch table's TensorFlow rows: its own op (asked for, exported,
 # cuDNN) first, then the portable passes, which match every structure.
