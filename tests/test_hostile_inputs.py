@@ -15,7 +15,7 @@ and stores in; what each entry path guarantees, and the tests that hold it:
 | the layer's name | costs LRN what it costs Dense | `test_a_long_layer_name_costs_lrn_what_it_costs_dense` |
 
 ONNX files get their own bounds (structure and bytes, before parsing): see
-tests/test_zoo.py. Expected values come from tests/reference.py (float64
+tests/test_onnx_wire.py and tests/test_zoo.py. Expected values come from tests/reference.py (float64
 NumPy).
 """
 

@@ -7,6 +7,11 @@ their weights stripped (`onnx/backend/test/data/light/`, each weight a
 initializers holding random He-scaled weights, so that with 0-255,
 mean-subtracted inputs the activations reach the range where LRN matters,
 and saves the result as a zoo-style file.
+
+The reader below the zoo mapping (`_onnx_reader`, `_onnx_tensors`) is
+tested here too, through the doors users take (`from_onnx_zoo`, a builder's
+`weights`); the structure limits checked before parsing (`_onnx_wire`) are
+tested in tests/test_onnx_wire.py.
 """
 
 import dataclasses
@@ -24,8 +29,7 @@ import keras
 
 from keras_lrn import LocalResponseNormalization
 from keras_lrn import applications
-from keras_lrn.applications import (_common, _onnx_reader, _onnx_tensors,
-                                    _onnx_wire, zoo)
+from keras_lrn.applications import _common, _onnx_reader, _onnx_tensors, zoo
 from keras_lrn.applications import (ZOO_NETWORKS, AlexNet, GoogLeNet, ZFNet,
                                     decode_predictions, from_onnx_zoo,
                                     preprocess_input)
@@ -1035,85 +1039,3 @@ def test_raw_data_shorter_than_its_dims_is_refused(tmp_path, monkeypatch,
                        r"\(288 bytes\) and holds 280 bytes") as info:
         _read_verified(path, _tiny_builder())
     assert str(info.value).endswith(f"Received: path={path!r}")
-
-
-# --- issue 26: the structure is bounded before anything is parsed ----------
-
-def _graph_file(path, nodes, doc_string=""):
-    graph = helper.make_graph(
-        nodes, "structure",
-        [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
-                                       [1, 3, 8, 8])],
-        [helper.make_tensor_value_info(nodes[-1].output[0],
-                                       onnx.TensorProto.FLOAT, None)])
-    graph.doc_string = doc_string
-    model = helper.make_model(graph,
-                              opset_imports=[helper.make_opsetid("", 12)])
-    return _save(model, path)
-
-
-def _relus(count):
-    return [helper.make_node("Relu", ["x" if i == 0 else f"r{i - 1}"],
-                             [f"r{i}"], name=f"relu{i}")
-            for i in range(count)]
-
-
-STRUCTURE_CASES = {
-    # each beyond one limit by one, the rest of the file tiny
-    "nodes": (lambda: _relus(_onnx_wire.MAX_NODES + 1),
-              "more than 1024 nodes"),
-    "pads": (lambda: [helper.make_node(
-        "Conv", ["x", "w"], ["y"], name="conv",
-        pads=[1] * (_onnx_wire.MAX_ATTRIBUTE_ELEMENTS + 1))],
-        "An attribute has more than 16 elements"),
-    "attribute elements in all": (lambda: [helper.make_node(
-        "MaxPool", ["x" if i == 0 else f"p{i - 1}"], [f"p{i}"],
-        name=f"pool{i}", kernel_shape=[1] * 16)
-        for i in range(_onnx_wire.MAX_ATTRIBUTES_ELEMENTS // 16 + 1)],
-        "more than 8192 elements in all"),
-    "name": (lambda: [helper.make_node(
-        "Relu", ["x"], ["y"], name="n" * (_onnx_wire.MAX_NAME_BYTES + 1))],
-        "node name is 257 bytes long"),
-    "node inputs": (lambda: [helper.make_node(
-        "Concat", ["x"] * (_onnx_wire.MAX_NODE_ARITY + 1), ["y"],
-        axis=1)], "more than 16 inputs"),
-}
-
-
-@pytest.mark.parametrize("case", sorted(STRUCTURE_CASES))
-def test_structure_beyond_the_zoo_networks_is_refused_before_parsing(
-        tmp_path, monkeypatch, case):
-    nodes, match = STRUCTURE_CASES[case]
-    path = _graph_file(tmp_path / "structure.onnx", nodes())
-
-    def parse(*args, **kwargs):
-        raise AssertionError("onnx parsed a file beyond the limits")
-
-    monkeypatch.setattr(onnx, "load_model", parse)
-    message = _rejected(path, match)
-    assert "No model zoo file" in message
-
-
-def test_graph_bytes_beyond_the_limit_are_refused_before_parsing(
-        tmp_path, monkeypatch):
-    path = _graph_file(tmp_path / "doc.onnx", _relus(2),
-                       doc_string="d" * _onnx_wire.MAX_GRAPH_BYTES)
-    monkeypatch.setattr(onnx, "load_model", None)  # never reached
-    _rejected(path, r"graph \(everything but tensor data\) is \d+ bytes")
-
-
-def test_structure_limits_hold_the_zoo_networks_with_room():
-    """Each network's graph, from its mapping: a Conv or Gemm and its Relu
-    per weighted layer, the pools and LRNs, and at most 16 nodes more
-    (GoogLeNet's 9 Concat, Dropout, the flatten, Softmax)."""
-    for network in ZOO_NETWORKS:
-        nodes = 2 * len(network.layers) + len(network.pools) + (
-            network.lrn_count) + 16
-        assert 4 * nodes <= _onnx_wire.MAX_NODES, (network.name, nodes)
-        assert 2 * 2 * len(network.layers) <= _onnx_wire.MAX_TENSORS
-        # the most elements an attribute of theirs holds: pads, 4
-        assert max(len(value) for layer in network.layers
-                   for _, value in layer.attributes
-                   if isinstance(value, tuple)) <= 4
-        names = [layer.name for layer in network.layers]
-        assert max(map(len, names)) * 4 <= _onnx_wire.MAX_NAME_BYTES
