@@ -83,7 +83,7 @@ def parameter_bounds(dtype):
     - `alpha`: 0, or `tiny` to `max / 2`;
     - `bias`: `tiny` to `max / 2`;
     - `beta`: 0 to `max / (2 * -log(tiny))`, so that `beta * log(t)` is
-      finite for every `t` the dtype holds (float16: 3373, float32:
+      finite for every `t` the dtype holds (float16: 3375, float32:
       1.95e+36);
     - `window_scale`: `smallest_window_scale(dtype)` to `max / 2`;
 

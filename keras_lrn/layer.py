@@ -62,7 +62,7 @@ class LocalResponseNormalization(keras.layers.Layer):
     `.h5` file, and in `set_weights`. With `tiny` and `max` the dtype's
     smallest normal and largest number: `bias` and a nonzero `alpha`
     between `tiny` and `max / 2`, `beta` at most `max / (2 * -log(tiny))`
-    (3373 in float16, 1.9e36 in float32), `bias ** -beta` and `2 * alpha *
+    (3375 in float16, 1.9e36 in float32), `bias ** -beta` and `2 * alpha *
     beta` (the gradient's factor) at most `max / 2`, `window_scale` at least
     `1 / -log(smallest normal)` of the compute dtype (0.0115 in float32),
     below which a neighbour's weight `exp(-1 / window_scale)` underflows. A

@@ -32,6 +32,7 @@ def test_parameter_bounds_follow_the_dtypes_limits(dtype):
 
 def test_the_documented_figures():
     """The figures `parameter_bounds` and `smallest_window_scale` quote."""
+    assert round(_value_gate.parameter_bounds("float16")["beta"][1]) == 3375
     assert f"{_value_gate.parameter_bounds('float32')['beta'][1]:.3g}" == (
         "1.95e+36")
     assert round(_value_gate.smallest_window_scale("float32"), 5) == 0.01145
