@@ -21,7 +21,8 @@ EPS = {"float16": 2.0**-10, "bfloat16": 2.0**-7, "float32": 2.0**-23,
 
 @pytest.mark.parametrize("dtype", sorted(EPS))
 @pytest.mark.parametrize("value", [1e-4, 0.75, 2.0, 40.0])
-def test_a_weight_holds_the_log_and_gives_the_parameter_back(dtype, value):
+def test_a_weight_holds_the_log_and_gives_the_parameter_back(
+        float64, dtype, value):
     assert _learned_weights.log_of(value) == math.log(value)
     weight = keras.ops.convert_to_tensor(
         np.float64(_learned_weights.log_of(value)), dtype=dtype)
@@ -35,7 +36,7 @@ def test_a_weight_holds_the_log_and_gives_the_parameter_back(dtype, value):
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-def test_only_the_window_scale_is_kept_at_its_smallest(dtype):
+def test_only_the_window_scale_is_kept_at_its_smallest(float64, dtype):
     smallest = 1 / -math.log(float(np.finfo(dtype).tiny))
     weight = keras.ops.convert_to_tensor(math.log(smallest / 10), dtype=dtype)
     scale = _learned_weights.python_float(
@@ -76,7 +77,7 @@ def test_check_values_uses_the_learned_values_and_keeps_the_others():
             initial, {"bias": math.log(1e-40)}, "float32", "float32")
 
 
-def test_weights_as_numpy_reads_bfloat16_through_float32():
+def test_weights_as_numpy_reads_bfloat16_through_float32(float64):
     weights = [keras.Variable(np.float32(-1.5), dtype=dtype)
                for dtype in ("bfloat16", "float16", "float64")]
     arrays = _learned_weights.weights_as_numpy(weights)
