@@ -563,6 +563,15 @@ def test_huge_reshape_of_a_weight(tmp_path):
     assert repr(path) in str(info.value)
 
 
+def test_names_that_are_not_utf8_are_refused_naming_the_file(tmp_path):
+    # protobuf decodes a string field when it is read: a byte flip in a
+    # name (found by test_random_byte_corruptions) raised UnicodeDecodeError
+    data = _tiny_onnx().SerializeToString()
+    assert data.count(b"fc_b") == 2  # the Gemm's input and the initializer
+    (tmp_path / "names.onnx").write_bytes(data.replace(b"fc_b", b"f\xe3_b"))
+    _rejected(tmp_path / "names.onnx", "not UTF-8 text")
+
+
 # External data: only regular files inside the model's folder, links resolved.
 
 def _external(tmp_path, location, offset=0, length=None, folder="model"):

@@ -147,6 +147,18 @@ def read(path):
             path,
             "The file holds no ONNX graph (truncated or not "
             "an ONNX model).")
+    try:
+        return _zoo_graph(model, path)
+    except UnicodeDecodeError as e:  # protobuf decodes strings when read
+        raise file_error(
+            path,
+            "The file is not a readable ONNX file (a name or string in it "
+            f"is not UTF-8 text: {e}).") from e
+
+
+def _zoo_graph(model, path):
+    """The `ZooGraph` of the parsed `model`, after the checks `read`
+    describes."""
     nodes = list(model.graph.node)
     _check_float_model(model, nodes, path)
     _check_opsets(model, nodes, path)
