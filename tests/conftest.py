@@ -53,7 +53,8 @@ CORE_MODULES = {
 # copy of tests/ against the installed wheel).
 WHEEL_MODULES = {
     "test_numerics", "test_layer", "test_dispatch", "test_saving",
-    "test_legacy", "test_zoo", "test_applications",
+    "test_legacy", "test_zoo", "test_onnx_wire", "test_onnx_reader",
+    "test_onnx_tensors", "test_applications",
 }
 
 
