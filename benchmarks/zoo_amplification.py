@@ -164,9 +164,9 @@ def _relu_file(path, nodes):
 
 
 def _structure_files(folder):
-    from keras_lrn.applications import _onnx_reader
+    from keras_lrn.applications import _onnx_tensors, _onnx_wire
 
-    limit = _onnx_reader.MAX_BYTES + _onnx_reader.MAX_GRAPH_BYTES
+    limit = _onnx_tensors.MAX_BYTES + _onnx_wire.MAX_GRAPH_BYTES
     pads_at_limit = (limit - 200) // 57 * 20
     relus_at_limit = (limit - 200) // 25
     return (

@@ -6,6 +6,7 @@ from keras import ops
 
 from keras_lrn import _arguments
 from keras_lrn import _dispatch
+from keras_lrn import _value_gate
 
 __all__ = ["LRNOperation", "local_response_normalization", "normalize"]
 
@@ -107,7 +108,7 @@ def local_response_normalization(
     if not keras.utils.is_keras_tensor(x):
         x = ops.convert_to_tensor(x)
     if keras.backend.standardize_dtype(x.dtype) in _arguments.FLOAT_DTYPES:
-        _arguments.validate_for_compute_dtype(
+        _value_gate.validate_for_compute_dtype(
             arguments["alpha"], arguments["beta"], arguments["bias"],
             x.dtype, arguments["window_scale"])
     return normalize(x, **arguments)

@@ -1,6 +1,5 @@
 """The `LocalResponseNormalization` Keras layer."""
 
-import math
 import threading
 
 import keras
@@ -8,26 +7,11 @@ import numpy as np
 
 from keras_lrn import _arguments
 from keras_lrn import _dispatch
+from keras_lrn import _learned_weights
 from keras_lrn import _operation
 from keras_lrn import conventions
 
 _BUILD_LOCK = threading.Lock()
-# Keywords of other frameworks' LRN that users pass to the layer by habit,
-# and the converter that takes them.
-_CONVENTION_KEYWORDS = {
-    "depth_radius": "LocalResponseNormalization.from_tensorflow(depth_radius"
-                    "=..., bias=..., alpha=..., beta=...)",
-    "k": "LocalResponseNormalization.from_caffe(local_size=..., alpha=..., "
-         "beta=..., k=...) or .from_torch(size=..., alpha=..., beta=..., "
-         "k=...)",
-    "local_size": "LocalResponseNormalization.from_caffe(local_size=..., "
-                  "alpha=..., beta=..., k=...)",
-    "norm_region": "LocalResponseNormalization.from_caffe(..., "
-                   "norm_region=...)",
-    "n": "LocalResponseNormalization(size=n, ...) (old Keras's LRN2D: alpha "
-         "per term, bias=k; keras_lrn.legacy_objects() loads its files)",
-    "radius": "LocalResponseNormalization.from_tensorflow(depth_radius=...)",
-}
 
 
 @keras.saving.register_keras_serializable(package="keras_lrn")
@@ -78,7 +62,7 @@ class LocalResponseNormalization(keras.layers.Layer):
     `.h5` file, and in `set_weights`. With `tiny` and `max` the dtype's
     smallest normal and largest number: `bias` and a nonzero `alpha`
     between `tiny` and `max / 2`, `beta` at most `max / (2 * -log(tiny))`
-    (3373 in float16, 1.9e36 in float32), `bias ** -beta` and `2 * alpha *
+    (3375 in float16, 1.9e36 in float32), `bias ** -beta` and `2 * alpha *
     beta` (the gradient's factor) at most `max / 2`, `window_scale` at least
     `1 / -log(smallest normal)` of the compute dtype (0.0115 in float32),
     below which a neighbour's weight `exp(-1 / window_scale)` underflows. A
@@ -198,9 +182,10 @@ class LocalResponseNormalization(keras.layers.Layer):
         groups: int = 1,
         **kwargs,
     ):
-        _raise_for_convention_keywords(kwargs)
+        _arguments.raise_for_convention_keywords(kwargs)
         super().__init__(**kwargs)
-        _raise_for_non_float_dtype(self.dtype_policy, kwargs.get("dtype"))
+        _arguments.validate_dtype_policy(self.dtype_policy,
+                                         kwargs.get("dtype"))
         arguments = _arguments.validate_arguments(
             size, alpha, beta, bias, mode, data_format, even_window_side,
             implementation, learnable, window, window_scale, groups,
@@ -230,7 +215,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         if self.compute_dtype in _arguments.HALF_PRECISION_DTYPES:
             self.autocast = False
         self._check_parameters({
-            name: log_of(self._initial_values[name])
+            name: _learned_weights.log_of(self._initial_values[name])
             for name in self.learned_parameters})
         self._checked_dtypes = (self.compute_dtype, self.variable_dtype)
 
@@ -260,49 +245,16 @@ class LocalResponseNormalization(keras.layers.Layer):
         weight = self._learned_weights.get(name)
         if weight is None:
             return self._initial_values[name]
-        value = parameter_from_weight(name, weight.value, self.compute_dtype)
-        # float32 holds every half-precision value exactly; NumPy has no
-        # bfloat16 of its own
-        if keras.backend.standardize_dtype(value.dtype) in (
-                _arguments.HALF_PRECISION_DTYPES):
-            value = keras.ops.cast(value, "float32")
-        return float(keras.ops.convert_to_numpy(value))
+        return _learned_weights.python_float(
+            _learned_weights.parameter_from_weight(
+                name, weight.value, self.compute_dtype))
 
     def _check_parameters(self, logs, source=None):
-        """The gate (`_arguments.validate_for_compute_dtype`) for this
-        layer's values in use: its constructor's, with the learned ones
-        replaced by `exp` of their logarithms `logs` (a dict by name), in
-        the dtypes the layer stores and computes them in."""
-        values = dict(self._initial_values)
-        return _arguments.validate_for_compute_dtype(
-            values["alpha"], values["beta"], values["bias"],
-            self.compute_dtype, values["window_scale"], source=source,
-            variable_dtype=self.variable_dtype, logs=logs,
-        )
-
-    def _stored_logs(self, weights, source):
-        """The logarithms a file or `set_weights` gives the learned
-        parameters, by name, after checking that each is one real number
-        of a float dtype."""
-        logs = {}
-        for name, weight in zip(self._learned_weights, weights):
-            array = np.asarray(weight)
-            if array.dtype.kind != "f" and not array.dtype.name.startswith(
-                    "bfloat16"):
-                raise ValueError(
-                    f"The weight `{name}` of layer '{self.name}' ({source}) "
-                    "holds the logarithm of its parameter and must be a "
-                    f"float (float16, bfloat16, float32 or float64). "
-                    f"Received: {name} weight of dtype {array.dtype}"
-                )
-            if array.shape != ():
-                raise ValueError(
-                    f"The weight `{name}` of layer '{self.name}' ({source}) "
-                    "holds one number, the logarithm of its parameter. "
-                    f"Received: {name} weight of shape {array.shape}"
-                )
-            logs[name] = float(array.astype(np.float64))
-        return logs
+        """The gate for this layer's values in use, the learned ones from
+        their logarithms `logs` (see `_learned_weights.check_values`)."""
+        return _learned_weights.check_values(
+            self._initial_values, logs, self.compute_dtype,
+            self.variable_dtype, source=source)
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
@@ -314,7 +266,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         # only then: a fixed layer built inside `torch.compile` runs no NumPy)
         if self._checked_dtypes != (self.compute_dtype, self.variable_dtype):
             self._check_parameters({
-                name: log_of(initial[name])
+                name: _learned_weights.log_of(initial[name])
                 for name in self.learned_parameters})
             self._checked_dtypes = (self.compute_dtype, self.variable_dtype)
         _arguments.validate_groups_divide_channels(
@@ -344,7 +296,8 @@ class LocalResponseNormalization(keras.layers.Layer):
                     name: self.add_weight(
                         name=name, shape=(), autocast=False,
                         initializer=keras.initializers.Constant(
-                            np.float64(log_of(initial[name]))),
+                            np.float64(_learned_weights.log_of(
+                                initial[name]))),
                     )
                     for name in self.learned_parameters
                 }
@@ -352,7 +305,7 @@ class LocalResponseNormalization(keras.layers.Layer):
     def call(self, inputs):
         values = dict(self._initial_values)
         for name, weight in self._learned_weights.items():
-            values[name] = parameter_from_weight(
+            values[name] = _learned_weights.parameter_from_weight(
                 name, weight, self.compute_dtype)
         with _dispatch.op_name_scope(self.name):
             outputs = _operation.normalize(
@@ -378,7 +331,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         Each weight holds the logarithm of its parameter: it must be one
         float (not an integer or a bool) whose parameter, computed as the
         layer computes it, passes the layer's one check
-        (`_arguments.validate_for_compute_dtype`), so that no file can make
+        (`_value_gate.validate_for_compute_dtype`), so that no file can make
         the layer return NaN or inflate its input.
 
         Raises:
@@ -410,21 +363,21 @@ class LocalResponseNormalization(keras.layers.Layer):
         that fail the checks of `load_own_variables` are reset to the
         constructor's values and a `ValueError` names them.
         """
-        weights = [keras.ops.convert_to_numpy(
-            keras.ops.cast(weight.value, "float32")
-            if weight.dtype == "bfloat16" else weight.value)
-            for weight in self._learned_weights.values()]
+        weights = _learned_weights.weights_as_numpy(
+            self._learned_weights.values())
         try:
             self._check_weights(weights, "loaded from the file")
         except ValueError:
             for name, weight in self._learned_weights.items():
-                weight.assign(log_of(self._initial_values[name]))
+                weight.assign(
+                    _learned_weights.log_of(self._initial_values[name]))
             raise
 
     def _check_weights(self, weights, source):
         if not weights:
             return
-        logs = self._stored_logs(weights, source)
+        logs = _learned_weights.stored_logs(
+            self._learned_weights, weights, self.name, source)
         self._check_parameters(logs, source=(
             f"the weights of layer '{self.name}' {source}, which hold "
             + ", ".join(f"log({name})={value!r}"
@@ -608,54 +561,5 @@ class LocalResponseNormalization(keras.layers.Layer):
         )
 
 
-def _raise_for_non_float_dtype(policy, dtype):
-    """A `ValueError` naming the `dtype` argument where the layer's dtype
-    policy computes or stores in something other than a float."""
-    for kind in (policy.compute_dtype, policy.variable_dtype):
-        if keras.backend.standardize_dtype(kind) not in (
-                _arguments.FLOAT_DTYPES):
-            raise ValueError(
-                "Argument `dtype` must be a float dtype (or a dtype policy "
-                f"of one): one of {_arguments.FLOAT_DTYPES}, or a mixed "
-                "policy such as 'mixed_float16'. LocalResponseNormalization "
-                "computes and stores its parameters in it. "
-                f"Received: dtype={dtype!r}"
-            )
-
-
-def _raise_for_convention_keywords(kwargs):
-    """A `ValueError` pointing to the converter for another framework's
-    keyword (Keras's own message says only "Unrecognized keyword
-    arguments")."""
-    for name, converter in _CONVENTION_KEYWORDS.items():
-        if name in kwargs:
-            raise ValueError(
-                f"LocalResponseNormalization has no argument `{name}`: it is "
-                "another framework's spelling, whose window or alpha means "
-                f"something else here. Use {converter}, which converts it. "
-                f"Received: {name}={kwargs[name]!r}"
-            )
-
-
 LRN = LocalResponseNormalization
 
-
-def log_of(value):
-    """The value a learned parameter's weight holds: its logarithm (`exp`
-    inverts it, see `parameter_from_weight`)."""
-    return math.log(value)
-
-
-def parameter_from_weight(name, weight, dtype):
-    """The parameter a learned weight holds, `exp(weight)`; the window's
-    scale is kept at least `_arguments.smallest_window_scale(dtype)` so that
-    training cannot drive it to where its weights underflow."""
-    value = keras.ops.exp(weight)
-    if name == "window_scale":
-        smallest = keras.ops.convert_to_tensor(
-            _arguments.smallest_window_scale(dtype),
-            dtype=keras.backend.standardize_dtype(value.dtype))
-        # `where`, not `maximum`: Keras's PyTorch `maximum` returned float32
-        # for float64 operands
-        value = keras.ops.where(value > smallest, value, smallest)
-    return value

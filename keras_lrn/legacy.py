@@ -160,7 +160,7 @@ def from_legacy_config(config, data_format=None):
         config.setdefault("data_format", data_format or default_format)
         try:
             # the constructor checks the values (the one gate,
-            # `_arguments.validate_for_compute_dtype`) in the layer's dtype
+            # `_value_gate.validate_for_compute_dtype`) in the layer's dtype
             return LocalResponseNormalization(**arguments, **config)
         except ValueError as error:
             # the check names the layer's arguments: name the config's too

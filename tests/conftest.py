@@ -36,14 +36,16 @@ def pytest_configure(config):
 # The modules whose tests carry the `core` marker: the layer's and the op's
 # numerics (window sums, the formula, compiled kernels, every dtype,
 # properties), configuration and argument conventions, groups, contexts,
-# saving, gradients, learned parameters, hostile inputs and dispatch. CI runs
-# `-m core` against the lowest supported Keras (3.10), so each of these runs
-# there, and none is slow (tests/test_skips.py checks that each exists).
+# saving, gradients, learned parameters (and their weights), hostile inputs,
+# the value gate and dispatch. CI runs `-m core` against the lowest
+# supported Keras (3.10), so each of these runs there, and none is slow
+# (tests/test_skips.py checks that each exists).
 CORE_MODULES = {
     "test_numerics", "test_layer", "test_saving", "test_gradients",
     "test_learned", "test_hostile_inputs", "test_dispatch", "test_windows",
     "test_formula", "test_compilation", "test_dtypes", "test_properties",
     "test_convention_arguments", "test_groups", "test_contexts",
+    "test_value_gate", "test_learned_weights",
 }
 
 
@@ -51,7 +53,8 @@ CORE_MODULES = {
 # copy of tests/ against the installed wheel).
 WHEEL_MODULES = {
     "test_numerics", "test_layer", "test_dispatch", "test_saving",
-    "test_legacy", "test_zoo", "test_applications",
+    "test_legacy", "test_zoo", "test_onnx_wire", "test_onnx_reader",
+    "test_onnx_tensors", "test_applications",
 }
 
 

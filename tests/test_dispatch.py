@@ -25,6 +25,7 @@ from keras_lrn import _compilation
 from keras_lrn import _dispatch
 from keras_lrn import _formula
 from keras_lrn import _operation
+from keras_lrn import _value_gate
 from keras_lrn import ops as lrn_ops
 from tests import reference
 
@@ -43,7 +44,7 @@ def test_layer_calls_the_op_without_validating_again(monkeypatch, rng):
         raise AssertionError("arguments validated again on a call")
 
     monkeypatch.setattr(_arguments, "validate_arguments", fail)
-    monkeypatch.setattr(_arguments, "validate_for_compute_dtype", fail)
+    monkeypatch.setattr(_value_gate, "validate_for_compute_dtype", fail)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)),
                                reference.lrn(x, **KWARGS), rtol=1e-5)
 

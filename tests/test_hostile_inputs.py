@@ -1,7 +1,7 @@
 """Hostile files and odd inputs: what each way in guarantees.
 
 Every value of alpha, beta, bias and window_scale passes one gate
-(`_arguments.validate_for_compute_dtype`) in the dtype the layer computes
+(`_value_gate.validate_for_compute_dtype`) in the dtype the layer computes
 and stores in; what each entry path guarantees, and the tests that hold it:
 
 | entry path | guarantee | tests |
@@ -15,7 +15,7 @@ and stores in; what each entry path guarantees, and the tests that hold it:
 | the layer's name | costs LRN what it costs Dense | `test_a_long_layer_name_costs_lrn_what_it_costs_dense` |
 
 ONNX files get their own bounds (structure and bytes, before parsing): see
-tests/test_zoo.py. Expected values come from tests/reference.py (float64
+tests/test_onnx_wire.py and tests/test_zoo.py. Expected values come from tests/reference.py (float64
 NumPy).
 """
 

@@ -462,9 +462,9 @@ def test_window_scale_down_to_the_smallest_accepted_matches_the_formula(
     allows, gives the float64 formula's output (finite, also for a zero
     input) and finite gradients; one below is refused by the
     constructor."""
-    from keras_lrn import _arguments
+    from keras_lrn import _value_gate
 
-    smallest = _arguments.smallest_window_scale(dtype)
+    smallest = _value_gate.smallest_window_scale(dtype)
     x = rng.uniform(-4, 4, (2, 3, 9)).astype(dtype)
     rtol = 1e-5 if dtype == "float32" else 1e-10
     for scale in (smallest, smallest * (1 + 1e-3), 0.02, 0.1, 0.5, 3.0,

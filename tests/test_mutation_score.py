@@ -45,7 +45,7 @@ def test_stale_entry_is_reported_not_skipped(tmp_path):
 @pytest.mark.tensorflow  # runs once (the entry's tests run under TensorFlow)
 def test_one_mutation_is_planted_in_a_copy_and_caught():
     target = os.path.join(ROOT, "keras_lrn", "applications",
-                          "_onnx_reader.py")
+                          "_onnx_tensors.py")
     with open(target, "rb") as f:
         before = f.read()
     result = subprocess.run(
@@ -114,14 +114,17 @@ def test_entries_name_their_backends_and_reach_the_issue_30_count():
 
 
 def test_the_table_plants_bugs_in_every_module_of_the_computation():
-    """After code moves (issue 25's split of the kernels, issue 26's reader),
-    each module that holds the computation, its one table, its one gate or
-    the importer's checks still has entries planted in it."""
+    """After code moves (issue 25's split of the kernels, of the value gate
+    and of the ONNX reader; issue 26's reader), each module that holds the
+    computation, its one table, its one gate or the importer's checks still
+    has entries planted in it."""
     script = _script()
     planted_in = {os.path.relpath(script.locate(m)[0], ROOT)
                   for m in script.MUTATIONS}
     for module in ("_operation.py", "_dispatch.py", "_arguments.py",
-                   "_formula.py", "_windows.py", "_compilation.py",
-                   "_torch_kernels.py", "_jax_export.py", "conventions.py",
-                   "applications/_onnx_reader.py", "applications/zoo.py"):
+                   "_value_gate.py", "_formula.py", "_windows.py",
+                   "_compilation.py", "_torch_kernels.py", "_jax_export.py",
+                   "conventions.py", "applications/_onnx_reader.py",
+                   "applications/_onnx_tensors.py",
+                   "applications/_onnx_wire.py", "applications/zoo.py"):
         assert f"keras_lrn/{module}" in planted_in, module

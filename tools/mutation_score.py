@@ -87,7 +87,8 @@ ZOO = "keras_lrn/applications/zoo.py"
 TORCH = ("torch",)
 JAX = ("jax",)
 CONTEXTS = "tests/test_contexts.py"
-ONNX_READER = "keras_lrn/applications/_onnx_reader.py"
+# the ONNX reader: the wire-format walk, the stored tensors, the graph
+ONNX_READER = "keras_lrn/applications/_onnx_*.py"
 
 # The dispatch table's TensorFlow rows: its own op (asked for, exported,
 # cuDNN) first, then the portable passes, which match every structure.
@@ -170,13 +171,13 @@ MUTATIONS = (
         "zoo-budget-doubled", ONNX_READER,
         "if total > MAX_BYTES:",
         "if total > 2 * MAX_BYTES:",
-        ("tests/test_zoo.py", "-k", "budget"),
+        ("tests/test_onnx_tensors.py", "-k", "budget"),
         why="the total byte budget not enforced as declared"),
     Mutation(
         "zoo-each-dim-unchecked", ONNX_READER,
         "if any(d < 0 or d > limit for d in dims):",
         "if any(d < 0 for d in dims):",
-        ("tests/test_zoo.py", "-k", "malformed_dims"),
+        ("tests/test_onnx_tensors.py", "-k", "malformed_dims"),
         why="dims [2**62, 2**62, 0]: a zero hides the huge dims"),
     Mutation(
         "zoo-only-first-opset", ONNX_READER,
@@ -184,26 +185,26 @@ MUTATIONS = (
         "_ONNX_DOMAINS]",
         "others = [domain for domain, _ in imports[:1] if domain not in "
         "_ONNX_DOMAINS]",
-        ("tests/test_zoo.py", "-k", "opset_import"),
+        ("tests/test_onnx_reader.py", "-k", "opset_import"),
         why="only the first opset import checked (issue 20)"),
     Mutation(
         "zoo-dangling-inputs-accepted", ONNX_READER,
         "dangling = [name for name in n.input if name and name not in "
         "produced]",
         "dangling = []",
-        ("tests/test_zoo.py", "-k", "dangling or later_node"),
+        ("tests/test_onnx_reader.py", "-k", "dangling or later_node"),
         why="a node reading what nothing produces is accepted"),
     Mutation(
         "zoo-nan-only", ONNX_READER,
         "if data_type == _FLOAT32 and not np.isfinite(array).all():",
         "if data_type == _FLOAT32 and np.isnan(array).all():",
-        ("tests/test_zoo.py", "-k", "non_finite"),
+        ("tests/test_onnx_tensors.py", "-k", "non_finite"),
         why="only all-NaN weights refused: one NaN or Inf passes"),
     Mutation(
         "zoo-tensor-read-per-node", ONNX_READER,
         "        if name not in self.arrays:\n",
         "        if True:\n",
-        ("tests/test_zoo.py", "-k", "read_once"),
+        ("tests/test_onnx_tensors.py", "-k", "read_once"),
         why="every node naming a stored tensor reads (copies) it again"),
     Mutation(
         "zoo-weights-read-before-recognition", ONNX_READER,
@@ -211,14 +212,15 @@ MUTATIONS = (
         "store)\n",
         "            stored = tuple(StoredTensor(name, store.array(name).shape, "
         "store)\n",
-        ("tests/test_zoo.py", "-k", "declared_shapes or shared_initializer"),
+        ("tests/test_onnx_reader.py", "tests/test_onnx_tensors.py", "-k",
+         "declared_shapes or shared_initializer"),
         why="the weights are read to learn their shapes, before the network "
             "is recognized (issue 20's +2,160 MB)"),
     Mutation(
         "zoo-external-data-outside-folder", ONNX_READER,
         "or os.path.commonpath([target, folder]) != folder",
         "or False",
-        ("tests/test_zoo.py", "-k", "external_data"),
+        ("tests/test_onnx_tensors.py", "-k", "external_data"),
         why="external data read from '../outside.bin' (issue 10)"),
     # --- earlier issues -------------------------------------------------------
     Mutation(
@@ -415,7 +417,7 @@ MUTATIONS = (
         why="the groups boundary off by one: groups=2 (AlexNet's two towers) "
             "computed ungrouped, windows crossing the towers' edge"),
     Mutation(
-        "gate-beta-bound-without-log", "keras_lrn/_arguments.py",
+        "gate-beta-bound-without-log", "keras_lrn/_value_gate.py",
         '"beta": (0.0, largest / (2 * -math.log(tiny))),',
         '"beta": (0.0, largest / 2),',
         ("tests/test_hostile_inputs.py", "-k",
@@ -423,7 +425,7 @@ MUTATIONS = (
         why="the value gate bounds beta like alpha and bias (max / 2): "
             "beta * log(t) overflows for small t, an infinite power"),
     Mutation(
-        "gate-bfloat16-log-not-rounded", "keras_lrn/_arguments.py",
+        "gate-bfloat16-log-not-rounded", "keras_lrn/_value_gate.py",
         "stored = _rounded(log_value, variable_dtype)",
         "stored = float(log_value)",
         ("tests/test_hostile_inputs.py", "-k",
@@ -435,7 +437,7 @@ MUTATIONS = (
         "zoo-structure-attribute-elements-per-attribute", ONNX_READER,
         "self.attribute_elements += elements",
         "self.attribute_elements = elements",
-        ("tests/test_zoo.py", "-k", "structure_beyond"),
+        ("tests/test_onnx_wire.py", "-k", "structure_beyond"),
         why="the reader's limit on attribute elements in all checks each "
             "attribute alone: thousands of small attributes pass"),
     Mutation(
@@ -444,7 +446,7 @@ MUTATIONS = (
         "                self.name(_NODE_NAMES[number], a, b)\n",
         "            elif number in _NODE_NAMES:\n"
         "                pass\n",
-        ("tests/test_zoo.py", "-k", "structure_beyond"),
+        ("tests/test_onnx_wire.py", "-k", "structure_beyond"),
         why="the reader bounds input and output names but not a node's own "
             "name, op type or domain: a megabyte name is parsed"),
 )

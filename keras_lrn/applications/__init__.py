@@ -27,7 +27,10 @@ contracts in setup.cfg check it, `lint-imports`):
 - `_onnx_reader.py`: the ONNX reader, knowing no network: it refuses a
   file beyond the zoo networks' bytes or structure before parsing it, then
   parses its declarations (`read`) and reads its weights (`load`). `onnx`
-  is imported only to read a file.
+  is imported only to read a file. Below it, `_onnx_wire.py` bounds a
+  file's structure from its serialized form (the protobuf wire format)
+  before anything parses it, and `_onnx_tensors.py` budgets the stored
+  tensors' bytes from their declarations and reads each once.
 - `zoo.py`: the mapping, above the builders and knowing none of them: it
   checks a file's graph against the mapping it is given;
   `zoo.with_zoo_weights(builder, mapping)` wraps a builder so that a
@@ -88,12 +91,12 @@ def from_onnx_zoo(path, classifier_activation="softmax", name=None):
     The file is untrusted input. Its structure is checked from its
     serialized form before it is parsed (nodes, attribute elements, names,
     stored tensors and graph bytes within what the zoo's networks need:
-    `keras_lrn.applications._onnx_reader.MAX_NODES` and siblings). Its
+    `keras_lrn.applications._onnx_wire.MAX_NODES` and siblings). Its
     graph is parsed without following its external-data references, and
     recognized and checked from its declarations alone before any weight is read: its opset imports
     (ai.onnx only), that every node input is produced, every tensor's
     declared dims, the bytes all its stored tensors declare together (at
-    most `keras_lrn.applications._onnx_reader.MAX_BYTES`, 352 MiB: the zoo's
+    most `keras_lrn.applications._onnx_tensors.MAX_BYTES`, 352 MiB: the zoo's
     zfnet512 stores 349.0 MB), its fingerprint and every weight shape,
     convolution, pool and LRN against the network's zoo graph. Only then
     are the weights read, each stored tensor once however many nodes

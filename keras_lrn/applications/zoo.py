@@ -28,9 +28,9 @@ import os
 import numpy as np
 
 from keras_lrn.applications import _common
-from keras_lrn.applications._onnx_reader import file_error
 from keras_lrn.applications._onnx_reader import load
 from keras_lrn.applications._onnx_reader import read
+from keras_lrn.applications._onnx_wire import file_error
 
 _CONV_DEFAULTS = {"strides": (1, 1), "pads": (0, 0, 0, 0), "group": 1,
                   "dilations": (1, 1)}

@@ -1,0 +1,106 @@
+"""The layer's learned parameters, each held in a weight as its logarithm.
+
+`keras_lrn.layer.LocalResponseNormalization` stores a learned `alpha`,
+`beta`, `bias` or `window_scale` as `log_of(value)` and computes with
+`parameter_from_weight`, its `exp`. Every value the layer uses (its
+constructor's, a `.keras` or legacy `.h5` file's, `set_weights`') passes
+the one value gate, `keras_lrn._value_gate`, as the layer computes it
+(`check_values`), after `stored_logs` checks that each stored weight is one
+float. Only the layer imports this module: its `load_own_variables`,
+`set_weights` and `finalize_state` call these functions.
+"""
+
+import math
+
+import keras
+import numpy as np
+
+from keras_lrn import _arguments
+from keras_lrn import _value_gate
+
+__all__ = ["check_values", "log_of", "parameter_from_weight",
+           "python_float", "stored_logs", "weights_as_numpy"]
+
+
+def log_of(value):
+    """The value a learned parameter's weight holds: its logarithm (`exp`
+    inverts it, see `parameter_from_weight`)."""
+    return math.log(value)
+
+
+def parameter_from_weight(name, weight, dtype):
+    """The parameter a learned weight holds, `exp(weight)`; the window's
+    scale is kept at least `_value_gate.smallest_window_scale(dtype)` so
+    that training cannot drive it to where its weights underflow."""
+    value = keras.ops.exp(weight)
+    if name == "window_scale":
+        smallest = keras.ops.convert_to_tensor(
+            _value_gate.smallest_window_scale(dtype),
+            dtype=keras.backend.standardize_dtype(value.dtype))
+        # `where`, not `maximum`: Keras's PyTorch `maximum` returned float32
+        # for float64 operands
+        value = keras.ops.where(value > smallest, value, smallest)
+    return value
+
+
+def python_float(value):
+    """A parameter `parameter_from_weight` computed, as a Python float."""
+    # float32 holds every half-precision value exactly; NumPy has no
+    # bfloat16 of its own
+    if keras.backend.standardize_dtype(value.dtype) in (
+            _arguments.HALF_PRECISION_DTYPES):
+        value = keras.ops.cast(value, "float32")
+    return float(keras.ops.convert_to_numpy(value))
+
+
+def check_values(initial_values, logs, compute_dtype, variable_dtype,
+                 source=None):
+    """The gate (`_value_gate.validate_for_compute_dtype`) for a layer's
+    values in use: its constructor's `initial_values`, with the learned
+    ones replaced by `exp` of their logarithms `logs` (a dict by name), in
+    the dtypes the layer stores and computes them in."""
+    values = dict(initial_values)
+    return _value_gate.validate_for_compute_dtype(
+        values["alpha"], values["beta"], values["bias"],
+        compute_dtype, values["window_scale"], source=source,
+        variable_dtype=variable_dtype, logs=logs,
+    )
+
+
+def stored_logs(names, weights, layer_name, source):
+    """The logarithms a file or `set_weights` gives the learned parameters
+    `names` (in the order of `weights`), by name, after checking that each
+    is one real number of a float dtype.
+
+    Raises:
+        ValueError: naming the weight, the layer and `source`.
+    """
+    logs = {}
+    for name, weight in zip(names, weights):
+        array = np.asarray(weight)
+        if array.dtype.kind != "f" and not array.dtype.name.startswith(
+                "bfloat16"):
+            raise ValueError(
+                f"The weight `{name}` of layer '{layer_name}' ({source}) "
+                "holds the logarithm of its parameter and must be a "
+                f"float (float16, bfloat16, float32 or float64). "
+                f"Received: {name} weight of dtype {array.dtype}"
+            )
+        if array.shape != ():
+            raise ValueError(
+                f"The weight `{name}` of layer '{layer_name}' ({source}) "
+                "holds one number, the logarithm of its parameter. "
+                f"Received: {name} weight of shape {array.shape}"
+            )
+        logs[name] = float(array.astype(np.float64))
+    return logs
+
+
+def weights_as_numpy(weights):
+    """The current values of the learned `weights` (Keras variables) as
+    NumPy arrays, bfloat16 ones through float32 (which holds them
+    exactly)."""
+    return [keras.ops.convert_to_numpy(
+        keras.ops.cast(weight.value, "float32")
+        if weight.dtype == "bfloat16" else weight.value)
+        for weight in weights]
