@@ -12,6 +12,7 @@ the tensors, so a new alpha or bias compiles nothing, and half-precision
 inputs are computed in float32 and rounded once.
 """
 
+import dataclasses
 import functools
 
 from keras import ops
@@ -46,6 +47,12 @@ def _passes(structure, shifted=False, primitives=_formula.KERAS_PRIMITIVES):
     return forward_pass, backward_pass
 
 
+# TensorFlow's passes total the parameter gradients as one fused reduction
+# (`_formula.totals_over_first_axis`).
+TENSORFLOW_PRIMITIVES = dataclasses.replace(
+    _formula.KERAS_PRIMITIVES, totals=_formula.totals_over_first_axis)
+
+
 @functools.lru_cache(maxsize=256)
 def _xla_passes(structure):
     """The passes as `tf.function(jit_compile=True)`, for eager calls on
@@ -59,7 +66,8 @@ def _xla_passes(structure):
     # object to warn about retracing, and every structure's pass shares one
     return tuple(tf.function(functools.partial(function), jit_compile=True,
                              reduce_retracing=True)
-                 for function in _passes(structure))
+                 for function in _passes(
+                     structure, primitives=TENSORFLOW_PRIMITIVES))
 
 
 @functools.lru_cache(maxsize=256)
@@ -72,7 +80,8 @@ def _jit_scope_passes(structure):
     compiled with it. Every op is elementwise, a pad, a slice or a product
     with a constant-shaped kernel, so a NaN or Inf stays in its window also
     where TensorFlow runs them without XLA or constant-folds them."""
-    return tuple(_in_jit_scope(function) for function in _passes(structure))
+    return tuple(_in_jit_scope(function) for function in _passes(
+        structure, primitives=TENSORFLOW_PRIMITIVES))
 
 
 def _in_jit_scope(function):
@@ -174,8 +183,6 @@ def _jax_functions(structure):
     `ops.power`) traces to, but not the function jax2onnx puts in its place
     while it converts (`model.export(format="onnx")`), whose shape rule
     raises a `TypeError` on a symbolic batch dimension."""
-    import dataclasses
-
     import jax
 
     primitives = dataclasses.replace(_formula.KERAS_PRIMITIVES,

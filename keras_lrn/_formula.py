@@ -26,7 +26,7 @@ from keras_lrn import _windows
 
 __all__ = ["BETA_PATHS", "KERAS_PRIMITIVES", "Primitives", "Structure",
            "backward", "beta_path_of", "beta_power", "coefficients",
-           "constant_coefficients", "forward"]
+           "constant_coefficients", "forward", "totals_over_first_axis"]
 
 # Betas with a power of their own in `beta_power`; other fixed betas, and
 # learned ones, are a runtime value of one general path.
@@ -45,6 +45,8 @@ class Primitives:
     argument, and `multiply` into its first (PyTorch's in-place kernels
     do); `fresh` returns its argument where it may be overwritten (a copy
     where primitives write in place, the argument itself where they do not).
+    `totals` sums each of a list of tensors of one shape over all its
+    elements (the backward's parameter gradients), as a sequence.
     """
 
     sqrt: object
@@ -54,6 +56,20 @@ class Primitives:
     log: object
     ones_like: object
     fresh: object = staticmethod(lambda value: value)
+    totals: object = staticmethod(lambda terms: [ops.sum(term)
+                                                 for term in terms])
+
+
+def totals_over_first_axis(terms):
+    """`Primitives.totals` as one reduction: each tensor summed over its
+    first axis, then the stacked partial sums over the rest. Under XLA on
+    the CPU the first reductions fuse with the elementwise terms they sum,
+    where a whole-tensor sum of each term stores the term and reads it
+    again (TensorFlow; JAX's XLA runs the stacked form slower:
+    benchmarks/learned_results.md)."""
+    partial = ops.stack([ops.sum(term, axis=0) for term in terms])
+    return ops.unstack(
+        ops.sum(partial, axis=tuple(range(1, len(partial.shape)))))
 
 
 KERAS_PRIMITIVES = Primitives(
@@ -246,18 +262,20 @@ def backward(x, upstream, residual, c, structure,
         u = q * x / t
         dx = q - c[GRADIENT_FACTOR] * x * window.transposed().sum(
             u, c[WINDOW_SCALE])
+    terms = {
+        "alpha": lambda: u * total,
+        "bias": lambda: u,
+        "beta": lambda: q * x * (ops.log(t) if log_t is None else log_t),
+        "window_scale": lambda: u * window.scale_derivative_sum(
+            ops.square(x), c[WINDOW_SCALE]),
+    }
+    factors = {"alpha": -c[BETA], "bias": -c[BETA], "beta": -1.0,
+               "window_scale": -c[ALPHA] * c[BETA]}
     gradients = [ops.zeros((), dtype=c.dtype)] * 5
-    for name in structure.learned:
-        if name == "alpha":
-            gradient = -c[BETA] * ops.sum(u * total)
-        elif name == "bias":
-            gradient = -c[BETA] * ops.sum(u)
-        elif name == "beta":
-            gradient = -ops.sum(q * x * (
-                ops.log(t) if log_t is None else log_t))
-        else:
-            gradient = -c[ALPHA] * c[BETA] * ops.sum(
-                u * window.scale_derivative_sum(
-                    ops.square(x), c[WINDOW_SCALE]))
-        gradients[COEFFICIENT_OF[name]] = ops.cast(gradient, c.dtype)
+    if structure.learned:
+        totals = primitives.totals(
+            [terms[name]() for name in structure.learned])
+        for name, total_of_term in zip(structure.learned, totals):
+            gradients[COEFFICIENT_OF[name]] = ops.cast(
+                factors[name] * total_of_term, c.dtype)
     return dx, ops.stack(gradients)

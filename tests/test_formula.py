@@ -1,6 +1,8 @@
 """keras_lrn._formula: the one power table and the forward and backward
 written from it, against float64 NumPy (tests/reference.py)."""
 
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -70,8 +72,9 @@ def test_beta_power_holds_with_primitives_that_write_in_place(rng, beta):
 
 @pytest.mark.parametrize("beta", [0.75, 0.6])
 @pytest.mark.parametrize("learned", [(), ("alpha", "beta", "bias")])
+@pytest.mark.parametrize("totals", ["separate", "over_first_axis"])
 def test_forward_and_backward_match_the_reference(rng, float64, beta,
-                                                  learned):
+                                                  learned, totals):
     shape = (2, 3, 3, 6)
     x = rng.uniform(-3, 3, shape)
     upstream = rng.normal(size=shape)
@@ -89,8 +92,12 @@ def test_forward_and_backward_match_the_reference(rng, float64, beta,
     expected = reference.lrn(x, size=3, alpha=alpha, beta=beta, bias=bias)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(y), expected,
                                rtol=1e-12)
+    primitives = _formula.KERAS_PRIMITIVES
+    if totals == "over_first_axis":  # TensorFlow's (keras_lrn._compilation)
+        primitives = dataclasses.replace(
+            primitives, totals=_formula.totals_over_first_axis)
     dx, dc = _formula.backward(xt, keras.ops.convert_to_tensor(upstream),
-                               residual, c, structure)
+                               residual, c, structure, primitives)
 
     def loss(x=x, alpha=alpha, beta=beta, bias=bias):
         return np.sum(upstream * reference.lrn(x, size=3, alpha=alpha,
