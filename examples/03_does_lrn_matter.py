@@ -140,6 +140,7 @@ IMAGE_SIZE, BATCH_SIZE, SPLIT_SEED, FILTERS = 16, 64, 0, (16, 32, 32)
 FAILED_BELOW = 0.5  # accuracy under which a run "failed to train" (chance: 0.1)
 CLOSE_IMAGES = 2  # a rate chosen by this many validation images or fewer is a tie: its runner-up is tested too
 ALPHA, BOOTSTRAP = 0.05, 10_000
+EQUIVALENCE_MARGIN = 0.03  # points of test accuracy (11 of 360 images) within which two arms may be called equivalent
 ARMS = ["none", "batchnorm", "lrn_across", "lrn_within_term", "lrn_within_caffe",
         "lrn_learned", "lrn_gain_invariant"]
 if CI:  # one arm per code path
@@ -214,7 +215,7 @@ SETTINGS = dict(scale=SCALE, epochs=EPOCHS, steps_per_run=STEPS, batch_size=BATC
                 sweep_seeds=SWEEP_SEEDS, test_seeds=TEST_SEEDS, start_grid=START_GRID, ladder=LADDER,
                 max_widenings=MAX_WIDENINGS, test_gains=TEST_GAINS, image_size=IMAGE_SIZE,
                 filters=list(FILTERS), train_images=len(x_train), failed_below=FAILED_BELOW,
-                close_images=CLOSE_IMAGES, arms=ARMS, inputs=INPUTS)
+                close_images=CLOSE_IMAGES, equivalence_margin=EQUIVALENCE_MARGIN, arms=ARMS, inputs=INPUTS)
 
 
 def norm_layer(arm, name):
@@ -592,35 +593,68 @@ else:
 # `mann_whitney_exact(x, y)` enumerates every way of splitting the pooled
 # runs into groups of the two sizes (184,756 for 10 and 10) and counts the
 # splits whose U statistic (on mid-ranks, so ties are handled exactly) is at
-# least as far from its mean as the observed one: the exact conditional
-# test. Without ties it equals SciPy's `method="exact"`, which the cell
-# checks. `holm(p)` is Holm's step-down correction. `smallest_detectable`
-# is the design's smallest detectable difference: the shift in median that
-# the test detects with 80% power at Holm's strictest level (0.05/21),
-# from the pooled seed-to-seed spread of the input convention's arms and the
-# Mann-Whitney test's asymptotic efficiency 3/pi relative to the t test.
+# least as far from its mean as the observed one (two-sided), or at least as
+# large (one-sided): the exact conditional test. Without ties it equals
+# SciPy's `method="exact"`, which the cell checks. `holm(p)` is Holm's
+# step-down correction.
+#
+# **Equivalence.** The margin is fixed in the settings before the run,
+# `EQUIVALENCE_MARGIN` = 3 points of test accuracy (11 of the 360 test
+# images): a difference a user would not act on for a network of this size,
+# and the most the design was asked to call "no difference". A pair is
+# *equivalent* only if two one-sided tests (TOST: the exact one-sided
+# Mann-Whitney test of "a - b <= -3 points" and of "a - b >= +3 points", each
+# on the runs shifted by the margin; the larger p counts) reject after
+# Holm's correction over the family's 21 pairs, the same correction as the
+# differences, **and** the bootstrap 90% interval of the median difference
+# lies inside +-3 points. Otherwise the data *cannot tell*.
+#
+# **Failed runs** (final loss not finite or accuracy below 50%) stay in the
+# tests (failing is part of an arm's result), but not in the spreads: the
+# seed-to-seed standard deviation of each arm is computed without them, and
+# they are counted apart.
+#
+# **Detectable difference.** `detectable_shift()` simulates the exact test
+# itself: 10 + 10 runs drawn from two normal distributions with the same
+# spread, one shifted, tested at Holm's strictest level 0.05/21; the shift
+# detected with 80% power, in standard deviations, times the pooled
+# seed-to-seed SD of the input convention (failed runs excluded), in points.
 
 # %%
 _splits = {}
 
 
-def mann_whitney_exact(x, y):
-    """Two-sided exact (permutation) Mann-Whitney U p-value, with ties."""
+def _u_statistics(x, y):
+    """(U of every split of the pooled runs, observed U), on mid-ranks."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     n, m = len(x), len(y)
     if (n, m) not in _splits:
         _splits[(n, m)] = np.array(list(itertools.combinations(range(n + m), n)), dtype=np.int32)
     ranks = scipy.stats.rankdata(np.concatenate([x, y]))
-    u = ranks[_splits[(n, m)]].sum(1) - n * (n + 1) / 2
-    u_obs = ranks[:n].sum() - n * (n + 1) / 2
-    centre = n * m / 2
+    return ranks[_splits[(n, m)]].sum(1) - n * (n + 1) / 2, ranks[:n].sum() - n * (n + 1) / 2
+
+
+def mann_whitney_exact(x, y, alternative="two-sided"):
+    """Exact (permutation) Mann-Whitney U p-value, with ties: "two-sided", or
+    "greater" (x tends to be larger than y)."""
+    u, u_obs = _u_statistics(x, y)
+    if alternative == "greater":
+        return float(np.mean(u >= u_obs - 1e-9))
+    centre = len(x) * len(y) / 2
     return float(np.mean(np.abs(u - centre) >= abs(u_obs - centre) - 1e-9))
+
+
+def tost_exact(x, y, margin):
+    """Two one-sided exact Mann-Whitney tests of |shift(x - y)| >= margin:
+    the larger of p("x - y <= -margin") and p("x - y >= +margin")."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    return max(mann_whitney_exact(x + margin, y, "greater"), mann_whitney_exact(y, x - margin, "greater"))
 
 
 def holm(pvalues):
     """Holm-adjusted p-values, in the input order."""
     p = np.asarray(pvalues, float)
-    order = np.argsort(p)
+    order = np.argsort(p, kind="stable")
     adjusted = np.empty_like(p)
     running = 0.0
     for rank, i in enumerate(order):
@@ -637,53 +671,114 @@ def bootstrap_median_difference(x, y, levels=(95, 90)):
     return {level: np.percentile(diffs, [50 - level / 2, 50 + level / 2]).tolist() for level in levels}
 
 
+n_pairs = len(ARMS) * (len(ARMS) - 1) // 2
+FAMILY_LEVEL = ALPHA / n_pairs
+
+
+def detectable_shift(n=len(TEST_SEEDS), level=FAMILY_LEVEL, power=0.8, draws=4000):
+    """The shift between two normal samples of n runs each (in standard
+    deviations) that the exact two-sided Mann-Whitney test at `level`
+    detects with probability `power`, by simulation (no ties; the exact
+    null distribution of U by enumeration). Returns (shift, [(shift, power)]);
+    the shift is None where no shift up to 4 SD reaches `power` (the ci
+    scale's 3 seeds)."""
+    cdf = _exact_u_cdf(n)
+    # two-sided exact p of each U = u: twice the smaller tail, P(U <= u) or P(U >= u)
+    upper = 1 - np.concatenate([[0.0], cdf[:-1]])
+    p_two = np.minimum(1.0, 2 * np.minimum(cdf, upper))
+    reject = p_two <= level + 1e-12
+    sim = np.random.default_rng(27)
+    curve = []
+    for shift in np.arange(1.0, 4.001, 0.05):
+        a = sim.standard_normal((draws, n)) + shift
+        b = sim.standard_normal((draws, n))
+        ranks = scipy.stats.rankdata(np.concatenate([a, b], axis=1), axis=1)
+        u = (ranks[:, :n].sum(1) - n * (n + 1) / 2).astype(int)
+        curve.append((float(shift), float(np.mean(reject[u]))))
+    shifts, powers = np.array(curve).T
+    if powers[-1] < power:
+        return None, curve
+    above = np.nonzero(powers >= power)[0][0]
+    s0, s1, q0, q1 = shifts[above - 1], shifts[above], powers[above - 1], powers[above]
+    return float(s0 + (power - q0) * (s1 - s0) / (q1 - q0)), curve
+
+
+def _exact_u_cdf(n):
+    """P(U <= u) under the null for two samples of n (no ties), u = 0..n*n,
+    by enumerating the splits (the same enumeration as the test)."""
+    u, _ = _u_statistics(np.arange(n), np.arange(n, 2 * n))
+    counts = np.bincount(u.astype(int), minlength=n * n + 1)
+    return np.cumsum(counts) / counts.sum()
+
+
 # the exact test on tie-free data equals SciPy's exact Mann-Whitney
 check = np.random.default_rng(1)
 for _ in range(3):
     a, b = check.normal(size=len(TEST_SEEDS)), check.normal(0.5, size=len(TEST_SEEDS))
-    assert abs(mann_whitney_exact(a, b)
-               - scipy.stats.mannwhitneyu(a, b, alternative="two-sided", method="exact").pvalue) < 1e-9
+    for alternative in ("two-sided", "greater"):
+        assert abs(mann_whitney_exact(a, b, alternative) - scipy.stats.mannwhitneyu(
+            a, b, alternative=alternative, method="exact").pvalue) < 1e-9
 assert np.allclose(holm([0.01, 0.04, 0.03]), [0.03, 0.06, 0.06])
-n_pairs = len(ARMS) * (len(ARMS) - 1) // 2
 min_p = 2 / math.comb(2 * len(TEST_SEEDS), len(TEST_SEEDS))
 print(f"{n_pairs} pairs per input convention; the smallest exact two-sided p with {len(TEST_SEEDS)} seeds "
       f"a side is {min_p:.1e}, x {n_pairs} (Holm's first step) = {n_pairs * min_p:.1e}")
+SHIFT_SD, POWER_CURVE = detectable_shift()
+print(f"the exact test at {FAMILY_LEVEL:.4f} detects a shift of "
+      + (f"{SHIFT_SD:.2f} SD" if SHIFT_SD else "no size up to 4 SD") + " with 80% power "
+      f"({len(TEST_SEEDS)} + {len(TEST_SEEDS)} runs; simulated)")
 
 
-def smallest_detectable(inputs):
-    """The median shift detectable with 80% power at level 0.05 / n_pairs."""
-    sds = [np.std([r["test_accuracy"] for r in seed_runs if r["arm"] == arm and r["inputs"] == inputs], ddof=1)
-           for arm in ARMS]
-    sigma = float(np.sqrt(np.mean(np.square(sds))))
-    z = scipy.stats.norm.ppf(1 - ALPHA / n_pairs / 2) + scipy.stats.norm.ppf(0.8)
-    return z * sigma * np.sqrt(2 / len(TEST_SEEDS)) / np.sqrt(3 / np.pi), sigma
+def runs_of(arm, inputs, runs=None):
+    return [r for r in (seed_runs if runs is None else runs) if r["arm"] == arm and r["inputs"] == inputs]
 
 
-comparisons, detectable = [], {}
-for inputs in INPUTS:
-    delta, sigma = smallest_detectable(inputs)
-    detectable[inputs] = dict(delta=float(delta), pooled_seed_sd=sigma, power=0.8,
-                              level=ALPHA / n_pairs, seeds_per_arm=len(TEST_SEEDS))
+def pooled_sd(inputs, runs=None):
+    """sqrt(mean over arms of the seed-to-seed variance), failed runs excluded (None where no arm has two
+    runs that trained: the ci scale)."""
+    kept = [[r["test_accuracy"] for r in runs_of(arm, inputs, runs) if not r["failed"]] for arm in ARMS]
+    variances = [np.var(k, ddof=1) for k in kept if len(k) >= 2]
+    return float(np.sqrt(np.mean(variances))) if variances else None
+
+
+def compare_family(inputs, runs=None):
+    """The 21 comparisons of one input convention: medians, difference, bootstrap intervals, exact p,
+    Holm p, TOST p and its Holm p, verdict."""
     family = []
     for a, b in itertools.combinations(ARMS, 2):
-        x = [r["test_accuracy"] for r in seed_runs if r["arm"] == a and r["inputs"] == inputs]
-        y = [r["test_accuracy"] for r in seed_runs if r["arm"] == b and r["inputs"] == inputs]
+        x = [r["test_accuracy"] for r in runs_of(a, inputs, runs)]
+        y = [r["test_accuracy"] for r in runs_of(b, inputs, runs)]
         ci = bootstrap_median_difference(x, y)
         family.append(dict(inputs=inputs, family=f"all {n_pairs} pairs of arms, {inputs} inputs",
                            arm_a=a, arm_b=b, n_a=len(x), n_b=len(y),
                            median_a=float(np.median(x)), median_b=float(np.median(y)),
                            median_difference=float(np.median(x) - np.median(y)),
                            ci95=ci[95], ci90=ci[90], ties=bool(len(set(x + y)) < len(x + y)),
-                           p_exact=mann_whitney_exact(x, y), test="Mann-Whitney U, exact permutation"))
-    for c, p in zip(family, holm([c["p_exact"] for c in family])):
-        c["p_holm"] = p
-        c["equivalent_within_delta"] = bool(-delta < c["ci90"][0] and c["ci90"][1] < delta)
+                           p_exact=mann_whitney_exact(x, y), p_tost=tost_exact(x, y, EQUIVALENCE_MARGIN),
+                           test="Mann-Whitney U, exact permutation; TOST: two one-sided exact tests"))
+    for c, p, q in zip(family, holm([c["p_exact"] for c in family]), holm([c["p_tost"] for c in family])):
+        c["p_holm"], c["p_tost_holm"] = p, q
+        c["ci90_within_margin"] = bool(-EQUIVALENCE_MARGIN < c["ci90"][0] and c["ci90"][1] < EQUIVALENCE_MARGIN)
         c["verdict"] = ("a beats b" if p < ALPHA and c["median_difference"] > 0 else
                         "b beats a" if p < ALPHA and c["median_difference"] < 0 else
-                        "equivalent" if c["equivalent_within_delta"] else "cannot tell")
-    comparisons += family
-    print(f"{inputs}: pooled seed-to-seed sd {100 * sigma:.2f} points; smallest detectable median "
-          f"difference delta = {100 * delta:.1f} points (80% power at {ALPHA / n_pairs:.4f})")
+                        "equivalent" if q < ALPHA and c["ci90_within_margin"] else "cannot tell")
+    return family
+
+
+comparisons, detectable = [], {}
+for inputs in INPUTS:
+    sigma = pooled_sd(inputs)
+    failed = [dict(arm=r["arm"], seed=r["seed"], test_accuracy=r["test_accuracy"])
+              for r in seed_runs if r["inputs"] == inputs and r["failed"]]
+    delta = None if SHIFT_SD is None or sigma is None else SHIFT_SD * sigma
+    detectable[inputs] = dict(delta=delta, shift_in_sd=SHIFT_SD, pooled_seed_sd=sigma,
+                              power=0.8, level=FAMILY_LEVEL, seeds_per_arm=len(TEST_SEEDS),
+                              failed_runs_excluded_from_sd=failed, method="simulation of the exact test")
+    comparisons += compare_family(inputs)
+    print(f"{inputs}: pooled seed-to-seed sd "
+          + (f"{100 * sigma:.2f} points" if sigma is not None else "undefined (no arm has two runs that trained)")
+          + f" ({len(failed)} failed run(s) left out); "
+          + (f"detectable median difference {100 * delta:.1f} points ({SHIFT_SD:.2f} SD); " if delta else "")
+          + f"equivalence margin +-{100 * EQUIVALENCE_MARGIN:.0f} points")
 
 # %% [markdown]
 # ## The records
