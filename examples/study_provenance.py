@@ -31,9 +31,11 @@ def cpu_model():
     return platform.processor() or platform.machine()
 
 
-def provenance():
+def provenance(op_determinism=False):
     """The commit, the machine and the numerical settings of this process
-    (TensorFlow must be imported and its threads set)."""
+    (TensorFlow must be imported and its threads set; `op_determinism`:
+    whether the process called `tf.config.experimental.enable_op_determinism`,
+    which TensorFlow 2.21 cannot be asked)."""
     import keras
     import numpy as np
     import tensorflow as tf
@@ -51,8 +53,7 @@ def provenance():
         inter_op_threads=tf.config.threading.get_inter_op_parallelism_threads(),
         threads_note="0 is TensorFlow's default: one per core",
         onednn=os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on, on x86)"),
-        op_determinism=("off: the study does not call tf.config.experimental.enable_op_determinism, "
-                        "which did not make runs agree across thread counts"),
+        op_determinism=op_determinism,
         xla_cpu_flags=os.environ.get("XLA_FLAGS", ""),
         python=platform.python_version(),
         versions=dict(tensorflow=tf.__version__, keras=keras.__version__,

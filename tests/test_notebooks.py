@@ -161,6 +161,22 @@ def _check_lrn_matter_records(path, committed):
                 assert c["p_exact"] == pytest.approx(_exact_mann_whitney(x, y))
         holm = _holm([c["p_exact"] for c in family])
         assert [c["p_holm"] for c in family] == pytest.approx(holm)
+        margin = s["equivalence_margin"]
+        for c in family:  # "equivalent" only inside the margin fixed in the settings, by TOST under Holm
+            assert c["p_tost_holm"] >= c["p_tost"] - 1e-12
+            if c["verdict"] == "equivalent":
+                assert c["p_tost_holm"] < 0.05 and -margin < c["ci90"][0] and c["ci90"][1] < margin
+        assert [c["p_tost_holm"] for c in family] == pytest.approx(_holm([c["p_tost"] for c in family]))
+    assert s["equivalence_margin"] <= 0.03
+    for c in r["choices"]:  # a tie's runner-up rate has its test seeds too
+        runner = [q for q in r["runner_up_runs"] if q["arm"] == c["arm"] and q["inputs"] == c["inputs"]]
+        assert c["close"] == (c["lead_in_val_images"] is not None
+                              and c["lead_in_val_images"] <= s["close_images"])
+        assert sorted(q["seed"] for q in runner) == (sorted(s["test_seeds"]) if c["close"] else [])
+        assert all(q["lr"] == c["runner_up_lr"] for q in runner)
+    for key in ("commit", "cpu", "cpu_cores", "intra_op_threads", "inter_op_threads", "versions"):
+        assert r["provenance"][key] is not None, key
+    assert set(r["fingerprint"]) == {a for a in arms if a.startswith("lrn")}
     assert len(r["reruns"]) >= 1
     for q in r["reruns"]:
         first = next(p for p in r["seed_runs"] if p["arm"] == q["arm"] and p["inputs"] == q["inputs"]
