@@ -197,7 +197,7 @@ def main():
     done = load_runs(args.runs, setting)
     log = None
     if args.runs:
-        new_file = not os.path.exists(args.runs)
+        new_file = not os.path.exists(args.runs) or os.path.getsize(args.runs) == 0
         log = open(args.runs, "a")
         if new_file:
             log.write(json.dumps(dict(setting=setting)) + "\n")
@@ -226,9 +226,10 @@ def main():
                "threads, 0 its default; oneDNN), beside their records. `provenance` and "
                "`fingerprint` are this rerun's; `records_commit` and `records_provenance` the "
                "records'; `same_code_as_records`: whether the code in `code_compared` is the "
-               "records' commit's (otherwise the changes mix code and setting). `failed`: the notebook's rule (final loss not finite or test accuracy "
-               "below settings.failed_below); `identical`: test and validation accuracy and final "
-               "loss equal to the record's. Written by examples/rerun_study_seeds.py."),
+               "records' commit's (otherwise the changes mix code and setting). `failed`: the "
+               "notebook's rule (final loss not finite or test accuracy below "
+               "settings.failed_below); `identical`: test and validation accuracy and final loss "
+               "equal to the record's. Written by examples/rerun_study_seeds.py."),
         setting=dict(name=name, threads=args.threads, onednn=args.onednn),
         records_commit=records_commit,
         same_code_as_records=same_code,
