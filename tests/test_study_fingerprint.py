@@ -48,7 +48,8 @@ import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
-RECORDS = os.path.join(EXAMPLES, "results", "03_does_lrn_matter.json")
+RECORDS_NAME = "examples/results/03_does_lrn_matter.json"
+RECORDS = os.path.join(ROOT, *RECORDS_NAME.split("/"))
 NOTEBOOK = "examples/03_does_lrn_matter.ipynb"
 RE_EXECUTE = ("python examples/build_notebooks.py --execute 03_does_lrn_matter "
               "(rewrites examples/03_does_lrn_matter.ipynb and "
@@ -85,16 +86,16 @@ DRIVER = textwrap.dedent("""
 """)
 
 
-def _strict_json(path):
+def _strict_json(path, name):
     """The file's JSON; NaN, Infinity and repeated keys are errors."""
-    def no_constants(name):
-        raise ValueError(f"{path}: {name} is not JSON")
+    def no_constants(constant):
+        raise ValueError(f"{name}: {constant} is not JSON")
 
     def no_repeats(pairs):
         keys = [k for k, _ in pairs]
         repeated = sorted({k for k in keys if keys.count(k) > 1})
         if repeated:
-            raise ValueError(f"{path}: repeated keys {repeated}")
+            raise ValueError(f"{name}: repeated keys {repeated}")
         return dict(pairs)
 
     with open(path, encoding="utf-8") as file:
@@ -124,10 +125,10 @@ def records():
     """The committed records, checked: strict JSON, a provenance naming a
     commit of this repository's history made without uncommitted changes,
     and a stored fingerprint for every LRN arm."""
-    records = _strict_json(RECORDS)
+    records = _strict_json(RECORDS, RECORDS_NAME)
     provenance = records.get("provenance")
     assert isinstance(provenance, dict) and provenance.get("commit"), (
-        f"{RECORDS} names no commit (provenance.commit): re-execute notebook "
+        f"{RECORDS_NAME} names no commit (provenance.commit): re-execute notebook "
         f"03 ({NOTEBOOK}): {RE_EXECUTE}")
     commit = provenance["commit"]
     assert provenance.get("uncommitted_changes") is False, (
@@ -150,7 +151,7 @@ def records():
                 if arm not in ("none", "batchnorm")]
     assert isinstance(stored, dict) and lrn_arms and all(
         set(stored.get(arm, {})) == {"eager", "xla"} for arm in lrn_arms), (
-        f"{RECORDS}: no eager and XLA fingerprint for every LRN arm "
+        f"{RECORDS_NAME}: no eager and XLA fingerprint for every LRN arm "
         f"{lrn_arms}: re-execute notebook 03 ({NOTEBOOK}): {RE_EXECUTE}")
     return records
 
