@@ -166,8 +166,11 @@ def main():
                         help="default: results/03_rerun_<setting>.json beside the records")
     args = parser.parse_args()
     name = setting_name(args.threads, args.onednn)
-    output = args.output or os.path.join(os.path.dirname(os.path.abspath(args.records)),
-                                         f"03_rerun_{name}.json")
+    # (paths as given, before the notebook's cells run in examples/)
+    args.records = os.path.abspath(args.records)
+    args.runs = args.runs and os.path.abspath(args.runs)
+    output = os.path.abspath(args.output or os.path.join(os.path.dirname(args.records),
+                                                         f"03_rerun_{name}.json"))
     with open(args.records) as file:
         records = strict_json(file.read())
     settings = records["settings"]
