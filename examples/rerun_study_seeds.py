@@ -25,6 +25,7 @@ says which).
 
 import argparse
 import contextlib
+import hashlib
 import io
 import json
 import math
@@ -67,6 +68,40 @@ def same_code_as(commit):
                           capture_output=True, text=True)
     return (diff.returncode == 0 and then.returncode == 0
             and notebook_cells(then.stdout)[:SETUP_CELLS] == notebook_cells()[:SETUP_CELLS])
+
+
+def code_digest():
+    """SHA-256 of this checkout's `CODE` files and notebook 03's set-up
+    cells: what a --runs file's runs were computed with."""
+    root = os.path.dirname(HERE)
+    paths = []
+    for path in CODE:
+        full = os.path.join(root, *path.split("/"))
+        if os.path.isdir(full):
+            paths += sorted(os.path.join(folder, name) for folder, _, names in os.walk(full)
+                            for name in names if name.endswith(".py"))
+        else:
+            paths.append(full)
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        digest.update(os.path.relpath(path, root).replace(os.sep, "/").encode())
+        with open(path, "rb") as file:
+            digest.update(file.read())
+    for cell in notebook_cells()[:SETUP_CELLS]:
+        digest.update(cell.encode())
+    return digest.hexdigest()
+
+
+def arm_median_shifts(runs):
+    """{inputs: {arm: rerun median - recorded median}} of the test accuracy,
+    in points: how far the setting moves what the comparisons compare."""
+    out = {}
+    for inputs, arm in sorted({(r["inputs"], r["arm"]) for r in runs}):
+        mine = [r for r in runs if (r["inputs"], r["arm"]) == (inputs, arm)]
+        out.setdefault(inputs, {})[arm] = 100 * (
+            statistics.median(r["test_accuracy"] for r in mine)
+            - statistics.median(r["recorded_test_accuracy"] for r in mine))
+    return out
 
 
 def setting_name(threads, onednn):
@@ -195,7 +230,8 @@ def main():
     # process (its threads and oneDNN set)
     provenance, fingerprint = namespace["PROVENANCE"], namespace["FINGERPRINT"]
     records_commit = records.get("provenance", {}).get("commit")
-    setting = dict(threads=args.threads, onednn=args.onednn, commit=provenance["commit"])
+    setting = dict(threads=args.threads, onednn=args.onednn, cpu=provenance["cpu"],
+                   code_sha256=code_digest())
 
     done = load_runs(args.runs, setting)
     log = None
@@ -221,6 +257,7 @@ def main():
               f"test {r['test_accuracy']:.4f} (recorded {r['recorded_test_accuracy']:.4f})"
               + (" identical" if r["identical"] else ""), flush=True)
     summary = summarize(runs)
+    shifts = arm_median_shifts(runs)
     same_code = same_code_as(records_commit)
     result = dict(
         about=("Notebook 03's test seeds (the records' `seed_runs`: every arm, both input "
@@ -229,7 +266,9 @@ def main():
                "threads, 0 its default; oneDNN), beside their records. `provenance` and "
                "`fingerprint` are this rerun's; `records_commit` and `records_provenance` the "
                "records'; `same_code_as_records`: whether the code in `code_compared` is the "
-               "records' commit's (otherwise the changes mix code and setting). `failed`: the "
+               "records' commit's (otherwise the changes mix code and setting); "
+               "`median_shift_points`: per input and arm, the rerun's median test accuracy minus "
+               "the recorded median, in points. `failed`: the "
                "notebook's rule (final loss not finite or test accuracy below "
                "settings.failed_below); `identical`: test and validation accuracy and final loss "
                "equal to the record's. Written by examples/rerun_study_seeds.py."),
@@ -242,7 +281,8 @@ def main():
         fingerprint_same_as_records={arm: fingerprint[arm] == records.get("fingerprint", {}).get(arm)
                                      for arm in fingerprint},
         failed_below=settings["failed_below"],
-        summary=summary, runs=runs, run_time_s=time.time() - t_start)
+        summary=summary, median_shift_points=shifts, runs=runs,
+        run_time_s=time.time() - t_start)
     with open(output, "w") as file:
         file.write(json.dumps(result, indent=1, allow_nan=False))
     print(f"setting {name}; code {provenance['commit']}: "
@@ -250,6 +290,9 @@ def main():
              f"NOT the records' ({records_commit}): the spread mixes code and setting"))
     for line in summary_lines(summary):
         print(line)
+    for inputs, by_arm in shifts.items():
+        print(f"median test accuracy, rerun - recorded ({inputs}): "
+              + ", ".join(f"{arm} {shift:+.2f}" for arm, shift in by_arm.items()) + " points")
     print("wrote", output)
 
 

@@ -76,3 +76,18 @@ def test_the_notebook_set_up_cells_define_what_the_rerun_uses():
     assert "def train_run(arm, inputs, lr, seed)" in cells[-1]
     # no training in the set-up: the sweep and the seeds come after it
     assert "def sweep_learning_rate" not in text
+
+
+def test_the_median_shift_per_arm_is_in_points():
+    pairs = {"none": [(0.90, 0.80), (0.70, 0.70), (0.50, 0.60)],  # medians 0.70 vs 0.70
+             "lrn_across": [(0.95, 0.90), (0.85, 0.80)]}  # medians 0.90 vs 0.85
+    runs = [rerun.beside(_record(arm=arm, seed=i, test=a), _record(arm=arm, seed=i, test=b), 0.5)
+            for arm, values in pairs.items() for i, (a, b) in enumerate(values)]
+    shifts = rerun.arm_median_shifts(runs)
+    assert shifts["raw"]["none"] == pytest.approx(0.0, abs=1e-9)
+    assert shifts["raw"]["lrn_across"] == pytest.approx(5.0)
+
+
+def test_the_code_digest_is_stable():
+    assert rerun.code_digest() == rerun.code_digest()
+    assert len(rerun.code_digest()) == 64
