@@ -268,7 +268,9 @@ def main():
                "records'; `same_code_as_records`: whether the code in `code_compared` is the "
                "records' commit's (otherwise the changes mix code and setting); "
                "`median_shift_points`: per input and arm, the rerun's median test accuracy minus "
-               "the recorded median, in points. `failed`: the "
+               "the recorded median, in points; `runs_reused`: runs read from a --runs file made "
+               "by the same code and setting (`run_time_s` counts only this process). "
+               "`failed`: the "
                "notebook's rule (final loss not finite or test accuracy below "
                "settings.failed_below); `identical`: test and validation accuracy and final loss "
                "equal to the record's. Written by examples/rerun_study_seeds.py."),
@@ -282,6 +284,8 @@ def main():
                                      for arm in fingerprint},
         failed_below=settings["failed_below"],
         summary=summary, median_shift_points=shifts, runs=runs,
+        runs_reused=sum(key in done for key in
+                        {(r["arm"], r["inputs"], r["seed"], r["lr"]) for r in runs}),
         run_time_s=time.time() - t_start)
     with open(output, "w") as file:
         file.write(json.dumps(result, indent=1, allow_nan=False))
