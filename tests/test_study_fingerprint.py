@@ -238,9 +238,9 @@ def test_records_commit_computes_the_shipped_bits(records, fingerprints):
     old, new = fingerprints["commit"], fingerprints["shipped"]
     differ = _differing(old["fingerprint"], new["fingerprint"])
     table = ("" if old["norm_layers"] == new["norm_layers"] else
-             " The arm table (study_fingerprint.NORM_LAYERS) changed too.")
+             " The arm table (study_fingerprint.NORM_LAYERS) changed.")
     assert not differ, (
-        f"notebook 03's records are stale: the package of their commit "
+        f"notebook 03's records are stale: the package and arm table of their commit "
         f"{commit[:12]} computes other bits than the shipped one for "
         f"{'; '.join(differ)}.{table} Re-execute notebook 03 ({NOTEBOOK}) "
         f"on the shipped code: {RE_EXECUTE}")
