@@ -13,9 +13,11 @@ the same code gives the same bits from one process to the next on one
 machine and setting, but a CPU model, a core count (TensorFlow's default
 thread count is one per core, and XLA's CPU backend partitions loops by
 thread count), a thread setting, oneDNN or a TensorFlow/Keras/NumPy version
-may change them. So a fingerprint stored on one machine cannot be compared
-with one computed on another: that difference would say "another machine",
-not "stale records". Instead,
+may change them. (Measured on the records' 2-core machine: these layer bits
+stay the same with 1 thread or oneDNN off, while every training run's bits
+change; on another CPU nobody has measured them.) So a fingerprint stored on
+one machine cannot be compared with one computed on another: that difference
+would say "another machine", not "stale records". Instead,
 
 - `test_records_commit_computes_the_shipped_bits` recomputes the
   fingerprint twice *on the machine running the test*, in two fresh
@@ -29,8 +31,9 @@ not "stale records". Instead,
 - `test_records_fingerprint_is_their_commits` checks that the stored
   fingerprint is what the named commit computes (records made by
   uncommitted code, or a wrong commit, fail here). It can only do so on the
-  machine and setting that made the records (same CPU model, core count and
-  TensorFlow, Keras and NumPy versions); elsewhere it skips, saying so
+  machine that made the records (same CPU model, core count and
+  TensorFlow, Keras and NumPy versions; the records' thread, oneDNN and
+  XLA settings are applied to both processes); elsewhere it skips, saying so
   (a reason tests/skips.py lists), rather than pass without comparing.
 
 The study is TensorFlow-only: both tests run in the TensorFlow session.
