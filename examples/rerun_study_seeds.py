@@ -165,8 +165,9 @@ def summary_lines(summary):
                      "over all runs"
                      + (f", {s['median_abs_change_of_moved_points']:.2f} over those that moved"
                         if s["test_accuracy_moved"] else "")
-                     + f"; max {s['max_abs_change_points']:.2f} ({s['max_change_run']['arm']} "
-                     f"{s['max_change_run']['inputs']} seed {s['max_change_run']['seed']})")
+                     + f"; max {s['max_abs_change_points']:.2f}"
+                     + (f" ({s['max_change_run']['arm']} {s['max_change_run']['inputs']} seed "
+                        f"{s['max_change_run']['seed']})" if s["test_accuracy_moved"] else ""))
         lines.append(f"failed runs: {s['failed']} rerun, {s['recorded_failed']} recorded; "
                      f"{s['failed_status_changed']} changed status")
     return lines

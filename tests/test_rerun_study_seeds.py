@@ -50,7 +50,10 @@ def test_the_summary_counts_changes_in_points():
     assert (s["failed"], s["recorded_failed"], s["failed_status_changed"]) == (1, 0, 1)
     text = "\n".join(rerun.summary_lines(s))
     assert "5 reruns, 2 identical" in text and "median 0.28 points" in text
-    assert "10.00 over those that moved" in text and "max 60.00" in text
+    assert "10.00 over those that moved" in text and "max 60.00 (none raw seed 4)" in text
+    same = rerun.summary_lines(rerun.summarize(runs[:2]))
+    assert "2 reruns, 2 identical" in same[0] and "moved in 0" in same[0]
+    assert same[1].endswith("median 0.00 points over all runs; max 0.00")
 
 
 def test_the_setting_names_the_output():
