@@ -968,7 +968,7 @@ for c in R["choices"]:
 print(f"{len(CLOSE_CALLS)} of {len(R['choices'])} rate choices are ties (lead <= {CLOSE_IMAGES} validation images)")
 for t in CLOSE_CALLS:
     print(f"  {t['inputs']:12} {t['arm']:18} lr {t['chosen_lr']:g} (runner-up {t['runner_up_lr']:g}, lead "
-          f"{t['lead_in_val_images']:g} images; the mean would choose {t['chosen_by_mean']:g}): median test "
+          f"{t['lead_in_val_images']:g} validation image(s); the mean would choose {t['chosen_by_mean']:g}): median test "
           f"{100 * t['median_test_chosen']:.1f}% vs {100 * t['median_test_runner_up']:.1f}% at the runner-up; "
           + ("verdicts that change with the runner-up's runs: " + "; ".join(
               f"vs {v['other']}: {v['chosen']} -> {v['runner_up']}" for v in t["changed_verdicts"])
@@ -995,8 +995,9 @@ for t in CLOSE_CALLS:
 # comparisons recomputed on those runs. **A conclusion stands** only where
 # the rerun gives the same verdict and, for a difference, the median
 # difference is larger than the family's spread: the largest change of any
-# pair's median difference between the two settings. A conclusion that
-# fails this is called *fragile* below and is not asserted.
+# pair's median difference between the two settings; and where no tie in a
+# rate choice changes it (the close calls above). A conclusion that fails
+# this is called *fragile* below and is not asserted.
 
 # %%
 RERUN_PATH = os.path.join(os.path.dirname(RESULTS_PATH), "03_rerun_threads1.json")
@@ -1033,7 +1034,7 @@ if os.path.exists(RERUN_PATH):
             changed=[dict(arm_a=b["arm_a"], arm_b=b["arm_b"], recorded=b["verdict"], rerun=c["verdict"],
                           rerun_median_difference=c["median_difference"], rerun_p_holm=c["p_holm"])
                      for c, b in zip(family, base) if c["verdict"] != b["verdict"]])
-    print(f"rerun with TensorFlow at {RERUN['setting']}: {SPREAD['identical']} of {SPREAD['runs']} runs gave the "
+    print(f"rerun with TensorFlow at {SPREAD['setting']}: {SPREAD['identical']} of {SPREAD['runs']} runs gave the "
           f"recorded test accuracy; |change| median {SPREAD['median_move_all']:.2f} points over all runs, "
           f"{SPREAD['median_move_moved']:.2f} over the runs that moved, at most {SPREAD['largest_move']:.1f}")
     for inputs, s in SPREAD["per_input"].items():
@@ -1046,9 +1047,16 @@ else:
     print(f"no {RERUN_PATH}: the spread across settings is not measured for this run")
 
 
+def changed_by_a_tie(c):
+    """Whether a tie's runner-up runs change this comparison's verdict (see "Close calls")."""
+    return any(t["inputs"] == c["inputs"] and {t["arm"], v["other"]} == {c["arm_a"], c["arm_b"]}
+               for t in CLOSE_CALLS for v in t["changed_verdicts"])
+
+
 def stands(c):
-    """Whether a comparison's verdict holds beside the spread (see above)."""
-    if SPREAD is None:
+    """Whether a comparison's verdict holds beside the spread (see above) and no tie in a rate choice
+    changes it."""
+    if SPREAD is None or changed_by_a_tie(c):
         return False
     s = SPREAD["per_input"][c["inputs"]]
     key = f"{c['arm_a']} vs {c['arm_b']}"
@@ -1341,7 +1349,8 @@ def conclusions():
     if CLOSE_CALLS:
         def said(arm, other, verdict):
             return {"a beats b": f"`{arm}` beats `{other}`", "b beats a": f"`{other}` beats `{arm}`",
-                    "equivalent": "equivalent", "cannot tell": "cannot tell"}[verdict]
+                    "equivalent": f"`{arm}` equivalent to `{other}`",
+                    "cannot tell": f"cannot tell `{arm}` from `{other}`"}[verdict]
 
         parts.append("**Ties in the rate choice** (a lead of 2 validation images or fewer; each tie's test seeds "
                      "were also run at the runner-up rate): " + "; ".join(
@@ -1352,7 +1361,8 @@ def conclusions():
                                              f"{said(t['arm'], v['other'], v['runner_up'])}"
                                              for v in t["changed_verdicts"]) if t["changed_verdicts"] else
                "no verdict changes at the runner-up") + ")" for t in CLOSE_CALLS)
-            + ". A verdict that a tie changes is as uncertain as the tie, whatever its p-value.")
+            + ". A verdict that a tie changes is as uncertain as the tie, whatever its p-value: it is called "
+            "*fragile* below.")
     parts += [input_section(inputs) for inputs in INPUTS]
     gains = []
     for inputs in INPUTS:
