@@ -144,6 +144,8 @@ def summarize(runs):
     return dict(
         runs=len(runs),
         identical=sum(r["identical"] for r in runs),
+        identical_means="test accuracy, validation accuracy and final loss all equal to the record's",
+        test_accuracy_unchanged=len(runs) - len(moved),
         test_accuracy_moved=len(moved),
         median_abs_change_points=statistics.median(changes) if changes else None,
         median_abs_change_of_moved_points=statistics.median(moved) if moved else None,
