@@ -176,7 +176,7 @@ def _check_lrn_matter_records(path, committed):
         assert all(q["lr"] == c["runner_up_lr"] for q in runner)
     for key in ("commit", "cpu", "cpu_cores", "intra_op_threads", "inter_op_threads", "versions"):
         assert r["provenance"][key] is not None, key
-    assert set(r["fingerprint"]) == {a for a in arms if a.startswith("lrn")}
+    assert set(r["fingerprint"]) >= {a for a in arms if a.startswith("lrn")}  # every LRN arm's, at any scale
     assert len(r["reruns"]) >= 1
     for q in r["reruns"]:
         first = next(p for p in r["seed_runs"] if p["arm"] == q["arm"] and p["inputs"] == q["inputs"]
