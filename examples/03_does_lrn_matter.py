@@ -3,7 +3,7 @@
 #
 # **Needs:** keras-lrn's `[notebooks]` extra with TensorFlow
 # (`pip install tensorflow-cpu -e ".[notebooks]"`: scikit-learn, matplotlib,
-# SciPy, Jupyter). No download.
+# SciPy, statsmodels, Jupyter). No download.
 #
 # The question users ask (paraphrasing a well-known Cross Validated thread):
 # *"AlexNet and other large CNNs use local response normalization. How
