@@ -18,7 +18,6 @@ import io
 import itertools
 import json
 import os
-import re
 import subprocess
 import sys
 
@@ -44,9 +43,9 @@ def runs_in_this_process(threads, determinism):
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.chdir(HERE)
     sys.path.insert(0, HERE)
-    source = open("03_does_lrn_matter.py", encoding="utf-8").read()
-    chunks = re.split(r"(?m)^(# %%[^\n]*)\n", source)
-    cells = [chunks[i + 1] for i in range(1, len(chunks), 2) if "[markdown]" not in chunks[i]]
+    from rerun_study_seeds import notebook_cells
+
+    cells = notebook_cells()
     namespace = {"__name__": "__main__"}
     with contextlib.redirect_stdout(io.StringIO()):
         exec(compile(cells[0], "notebook 03", "exec"), namespace)
