@@ -28,8 +28,9 @@ __all__ = ["jax_concrete", "jax_traced", "portable", "portable_forward_only",
 def _passes(structure, shifted=False, primitives=_formula.KERAS_PRIMITIVES):
     """`(forward_pass, backward_pass)` of one `Structure`, uncompiled:
     `forward_pass(x, c) -> (y, residual)` and `backward_pass(x, upstream,
-    residual, c) -> (dx, dc)`, in the input's dtype, their power in
-    `primitives` (`_formula.beta_power`)."""
+    residual, c) -> (dx, dc)`, in the input's dtype, written in
+    `primitives` (the power of `_formula.beta_power`, the backward's
+    parameter totals)."""
     input_dtype = structure.input_dtype
     compute_dtype = _arguments.compute_dtype_of(input_dtype)
 
