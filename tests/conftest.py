@@ -54,7 +54,8 @@ CORE_MODULES = {
 WHEEL_MODULES = {
     "test_numerics", "test_layer", "test_dispatch", "test_saving",
     "test_legacy", "test_zoo", "test_onnx_wire", "test_onnx_reader",
-    "test_onnx_tensors", "test_applications",
+    "test_onnx_tensors", "test_applications", "test_alexnet", "test_zfnet",
+    "test_common",
 }
 
 
