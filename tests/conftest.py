@@ -44,7 +44,7 @@ CORE_MODULES = {
     "test_numerics", "test_layer", "test_saving", "test_gradients",
     "test_learned", "test_hostile_inputs", "test_dispatch", "test_windows",
     "test_formula", "test_compilation", "test_dtypes", "test_properties",
-    "test_convention_arguments", "test_groups", "test_contexts",
+    "test_conventions", "test_groups", "test_contexts",
     "test_value_gate", "test_learned_weights",
 }
 
