@@ -370,3 +370,43 @@ def test_mixed_precision_keeps_float32_predictions_and_finite_lrn(mixed_float16)
     ref = np.concatenate(halves, axis=-1)
     np.testing.assert_allclose(normed, ref, rtol=2e-3, atol=2e-3 * np.abs(ref).max())
     np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+
+
+# --------------------------------------------------------------------------
+# LRN per tower, and learned LRN (moved from the core modules test_groups.py
+# and test_learned.py: marked `core` to stay in CI's lowest-Keras run)
+# --------------------------------------------------------------------------
+
+@pytest.mark.core
+def test_alexnet_original_normalizes_per_tower_and_caffe_variants_do_not():
+    def lrn_groups(model):
+        return [layer.groups for layer in _lrn_layers(model)]
+
+    small = dict(input_shape=(67, 67, 3), include_top=False)
+    assert lrn_groups(AlexNet(variant="original", **small)) == [2, 2]
+    assert lrn_groups(AlexNet(variant="caffenet", **small)) == [1, 1]
+    assert lrn_groups(AlexNet(variant="bvlc", **small)) == [1, 1]
+    assert lrn_groups(AlexNet(variant="original", normalization="learned",
+                              **small)) == [2, 2]
+    doc = AlexNet.__doc__
+    assert "layers/layers-imagenet-2gpu-model.cfg" in doc
+    assert "[rnorm1a]" in doc and "channels=48" in doc
+    assert "channels=128" in doc
+
+
+@pytest.mark.core
+def test_alexnet_offers_learned_lrn_at_its_two_lrn_positions(rng):
+    fixed = AlexNet(input_shape=(67, 67, 3), classes=10)
+    model = AlexNet(normalization="learned", input_shape=(67, 67, 3),
+                    classes=10)
+    norms = _lrn_layers(model)
+    assert [layer.name for layer in norms] == ["norm1", "norm2"]
+    for layer in norms:
+        assert layer.window == "exponential"
+        assert [w.name for w in layer.trainable_weights] == [
+            "alpha", "beta", "bias", "window_scale"]
+        assert [layer.alpha, layer.beta, layer.bias, layer.window_scale] == (
+            pytest.approx([1e-4, 0.75, 2.0, 2.5], rel=1e-6))
+    assert model.count_params() == fixed.count_params() + 8
+    x = rng.uniform(0, 1, (1, 67, 67, 3)).astype(np.float32)
+    assert np.all(np.isfinite(keras.ops.convert_to_numpy(model(x))))
