@@ -3,6 +3,9 @@ test_zfnet.py, test_googlenet.py, test_applications.py): parameter counts
 recomputed from the papers' layer tables, and a model's wiring read from its
 graph. Nothing here calls keras_lrn."""
 
+import contextlib
+
+import keras
 import numpy as np
 
 
@@ -31,3 +34,15 @@ def feature_maps(channels=96, seed=1):
     enough (up to 40) that LRN changes them."""
     rng = np.random.default_rng(seed)
     return (rng.random((2, 5, 5, channels)) * 40).astype("float32")
+
+
+@contextlib.contextmanager
+def image_data_format(data_format):
+    """Keras's `image_data_format` set to `data_format` for the block (the
+    builders' default layout)."""
+    old = keras.config.image_data_format()
+    keras.config.set_image_data_format(data_format)
+    try:
+        yield
+    finally:
+        keras.config.set_image_data_format(old)

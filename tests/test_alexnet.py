@@ -17,7 +17,7 @@ import keras
 from keras_lrn import LocalResponseNormalization
 from keras_lrn.applications import AlexNet
 from tests.architecture import (conv_params, dense_params, feature_maps,
-                                layers_of_type, upstream)
+                                image_data_format, layers_of_type, upstream)
 
 
 # --------------------------------------------------------------------------
@@ -315,21 +315,15 @@ def test_bad_arguments_raise_value_error(kwargs, match):
 # channels_first
 # --------------------------------------------------------------------------
 
-@pytest.fixture
-def channels_first():
-    old = keras.config.image_data_format()
-    keras.config.set_image_data_format("channels_first")
-    yield
-    keras.config.set_image_data_format(old)
-
-
-def test_channels_first_shapes(channels_first):
-    model = AlexNet()
+def test_channels_first_shapes():
+    with image_data_format("channels_first"):
+        model = AlexNet()
+        towers = AlexNet(group_implementation="towers", variant="caffenet")
     assert tuple(model.input.shape[1:]) == (3, 227, 227)
     assert tuple(model.get_layer("pool5").output.shape[1:]) == (256, 6, 6)
     assert model.count_params() == ALEXNET_PAPER_PARAMS
-    towers = AlexNet(group_implementation="towers", variant="caffenet")
     assert towers.count_params() == ALEXNET_PAPER_PARAMS
+    assert tuple(towers.input.shape[1:]) == (3, 227, 227)
     for layer in _lrn_layers(model):
         assert layer.data_format == "channels_first"
 

@@ -13,6 +13,7 @@ import keras
 from keras_lrn import LocalResponseNormalization
 from keras_lrn.applications import AlexNet
 from keras_lrn.applications import _common
+from tests.architecture import image_data_format
 
 VALID = dict(weights=None, dropout=0.5, normalization="lrn",
              group_implementation="native", pooling=None, classes=10)
@@ -79,17 +80,13 @@ def test_resolve_input_defaults_and_tensors():
 
 
 def test_resolve_input_channels_first_default():
-    old = keras.config.image_data_format()
-    keras.config.set_image_data_format("channels_first")
-    try:
+    with image_data_format("channels_first"):
         inputs, _, data_format = _common.resolve_input(
             None, None, 64, 50, True, "Net")
         assert data_format == "channels_first"
         assert tuple(inputs.shape) == (None, 3, 64, 64)
         with pytest.raises(ValueError, match=r"input_shape=\(3, 40, 60\)"):
             _common.resolve_input((3, 40, 60), None, 64, 50, True, "Net")
-    finally:
-        keras.config.set_image_data_format(old)
 
 
 def _grouped_conv_reference(x, kernel, bias, groups):

@@ -13,8 +13,8 @@ import keras
 
 from keras_lrn import LocalResponseNormalization
 from keras_lrn.applications import ZFNet
-from tests.architecture import (conv_params, dense_params, layers_of_type,
-                                upstream)
+from tests.architecture import (conv_params, dense_params,
+                                image_data_format, layers_of_type, upstream)
 
 
 # Zeiler & Fergus 2013, Fig. 3 (dense connections everywhere).
@@ -129,16 +129,9 @@ def test_smallest_input_builds_and_one_less_is_refused(variant, smallest):
 # channels_first
 # --------------------------------------------------------------------------
 
-@pytest.fixture
-def channels_first():
-    old = keras.config.image_data_format()
-    keras.config.set_image_data_format("channels_first")
-    yield
-    keras.config.set_image_data_format(old)
-
-
-def test_channels_first_shapes(channels_first):
-    model = ZFNet()
+def test_channels_first_shapes():
+    with image_data_format("channels_first"):
+        model = ZFNet()
     assert tuple(model.input.shape[1:]) == (3, 224, 224)
     assert tuple(model.get_layer("pool2").output.shape[1:]) == (256, 13, 13)
     assert model.count_params() == ZFNET_PAPER_PARAMS
