@@ -44,8 +44,9 @@ CORE_MODULES = {
     "test_numerics", "test_layer", "test_saving", "test_gradients",
     "test_learned", "test_hostile_inputs", "test_dispatch", "test_windows",
     "test_formula", "test_compilation", "test_dtypes", "test_properties",
-    "test_convention_arguments", "test_groups", "test_contexts",
-    "test_value_gate", "test_learned_weights",
+    "test_conventions", "test_groups", "test_contexts",
+    "test_value_gate", "test_learned_weights", "test_arguments",
+    "test_operation",
 }
 
 
@@ -54,7 +55,8 @@ CORE_MODULES = {
 WHEEL_MODULES = {
     "test_numerics", "test_layer", "test_dispatch", "test_saving",
     "test_legacy", "test_zoo", "test_onnx_wire", "test_onnx_reader",
-    "test_onnx_tensors", "test_applications",
+    "test_onnx_tensors", "test_applications", "test_alexnet", "test_zfnet",
+    "test_common", "test_operation",
 }
 
 

@@ -1,10 +1,10 @@
-"""Tests for keras_lrn.applications (AlexNet, ZFNet).
+"""keras_lrn/applications/__init__.py: the package's wiring, across its
+networks (each network's own architecture is tested in its module's test
+module: tests/test_alexnet.py, test_zfnet.py, test_googlenet.py).
 
-References used here are independent of the code under test: layer sizes
-and parameter counts are recomputed from the papers' layer tables, LRN
-outputs are compared with ``tf.nn.local_response_normalization`` and with
-Caffe's formula written out in NumPy, grouped convolutions with explicit
-per-group ``tf.nn.conv2d`` calls.
+Every application's LRN hyperparameters are written here from the papers
+and the zoo files, not read from keras_lrn, and checked against the float64
+formula (tests/reference.py) and the onnx wheel's copies of the zoo graphs.
 """
 
 
@@ -14,454 +14,12 @@ import pytest
 import keras
 
 from keras_lrn import LocalResponseNormalization
-from keras_lrn.applications import AlexNet, ZFNet
 from tests import reference
-
-
-
-# --------------------------------------------------------------------------
-# Independent references: the papers' layer tables
-# --------------------------------------------------------------------------
-
-def _conv_params(k, cin, cout, groups=1):
-    return k * k * (cin // groups) * cout + cout
-
-
-def _dense_params(n_in, n_out):
-    return n_in * n_out + n_out
-
-
-# Krizhevsky et al. 2012, Fig. 2 / Sec. 3.5, counting the two GPU towers of
-# conv2, conv4, conv5 the paper's way (each half sees half the channels).
-ALEXNET_PAPER_PARAMS = (
-    _conv_params(11, 3, 96)
-    + _conv_params(5, 96, 256, groups=2)
-    + _conv_params(3, 256, 384)
-    + _conv_params(3, 384, 384, groups=2)
-    + _conv_params(3, 384, 256, groups=2)
-    + _dense_params(6 * 6 * 256, 4096)
-    + _dense_params(4096, 4096)
-    + _dense_params(4096, 1000)
-)
-
-# Zeiler & Fergus 2013, Fig. 3 (dense connections everywhere).
-ZFNET_PAPER_PARAMS = (
-    _conv_params(7, 3, 96)
-    + _conv_params(5, 96, 256)
-    + _conv_params(3, 256, 384)
-    + _conv_params(3, 384, 384)
-    + _conv_params(3, 384, 256)
-    + _dense_params(6 * 6 * 256, 4096)
-    + _dense_params(4096, 4096)
-    + _dense_params(4096, 1000)
-)
-
-ALEXNET_PAPER_SHAPES = {  # Fig. 2 of the AlexNet paper (both towers together)
-    "conv1": (55, 55, 96), "conv2": (27, 27, 256), "conv3": (13, 13, 384),
-    "conv4": (13, 13, 384), "conv5": (13, 13, 256), "pool5": (6, 6, 256),
-    "fc6": (4096,), "fc7": (4096,), "fc8": (1000,),
-}
-
-ZFNET_PAPER_SHAPES = {  # Fig. 3 of Zeiler & Fergus
-    "conv1": (110, 110, 96), "pool1": (55, 55, 96), "conv2": (26, 26, 256),
-    "pool2": (13, 13, 256), "conv3": (13, 13, 384), "conv4": (13, 13, 384),
-    "conv5": (13, 13, 256), "pool5": (6, 6, 256), "fc6": (4096,),
-    "fc7": (4096,), "fc8": (1000,),
-}
-
-
-@pytest.fixture(scope="module")
-def alexnet_original():
-    keras.utils.set_random_seed(0)
-    return AlexNet()
-
-
-@pytest.fixture(scope="module")
-def alexnet_caffenet():
-    return AlexNet(variant="caffenet")
-
-
-def _upstream(model, layer_name):
-    """Name of the layer feeding `layer_name`."""
-    node = model.get_layer(layer_name)._inbound_nodes[0]
-    return node.input_tensors[0]._keras_history.operation.name
+from tests.architecture import feature_maps, layers_of_type
 
 
 def _lrn_layers(model):
-    return [l for l in model.layers if isinstance(l, LocalResponseNormalization)]
-
-
-# --------------------------------------------------------------------------
-# AlexNet architecture
-# --------------------------------------------------------------------------
-
-def test_original_parameter_count_is_papers(alexnet_original):
-    assert ALEXNET_PAPER_PARAMS == 60_965_224  # the figure quoted in issue 4
-    assert alexnet_original.count_params() == ALEXNET_PAPER_PARAMS
-
-
-def test_caffenet_and_towers_keep_parameter_count(alexnet_caffenet):
-    assert alexnet_caffenet.count_params() == ALEXNET_PAPER_PARAMS
-    towers = AlexNet(group_implementation="towers")
-    assert towers.count_params() == ALEXNET_PAPER_PARAMS
-
-
-@pytest.mark.parametrize("fixture", ["alexnet_original", "alexnet_caffenet"])
-def test_alexnet_layer_shapes_match_paper(fixture, request):
-    model = request.getfixturevalue(fixture)
-    assert tuple(model.input.shape[1:]) == (227, 227, 3)
-    for name, shape in ALEXNET_PAPER_SHAPES.items():
-        assert tuple(model.get_layer(name).output.shape[1:]) == shape, name
-    assert tuple(model.output.shape[1:]) == (1000,)
-
-
-def test_grouped_layers_are_the_papers(alexnet_original):
-    # conv2/4/5 see half of their input channels; conv1, conv3 see all.
-    expected = {"conv1": (11, 11, 3, 96), "conv2": (5, 5, 48, 256),
-                "conv3": (3, 3, 256, 384), "conv4": (3, 3, 192, 384),
-                "conv5": (3, 3, 192, 256)}
-    for name, shape in expected.items():
-        assert tuple(alexnet_original.get_layer(name).kernel.shape) == shape, name
-
-
-def test_original_is_relu_norm_pool_and_caffenet_is_relu_pool_norm(
-        alexnet_original, alexnet_caffenet):
-    for i in (1, 2):
-        assert _upstream(alexnet_original, f"norm{i}") == f"conv{i}_relu"
-        assert _upstream(alexnet_original, f"pool{i}") == f"norm{i}"
-        assert _upstream(alexnet_caffenet, f"pool{i}") == f"conv{i}_relu"
-        assert _upstream(alexnet_caffenet, f"norm{i}") == f"pool{i}"
-    assert _upstream(alexnet_original, "pool5") == "conv5_relu"
-    assert len(_lrn_layers(alexnet_original)) == 2
-    # overlapping pooling: 3x3 windows, stride 2
-    for i in (1, 2, 5):
-        pool = alexnet_original.get_layer(f"pool{i}")
-        assert tuple(pool.pool_size) == (3, 3) and tuple(pool.strides) == (2, 2)
-
-
-def test_dropout_before_fc7_and_fc8(alexnet_original):
-    assert _upstream(alexnet_original, "fc7") == "drop6"
-    assert _upstream(alexnet_original, "fc8") == "drop7"
-    assert alexnet_original.get_layer("drop6").rate == 0.5
-    assert alexnet_original.get_layer("drop7").rate == 0.5
-
-
-def test_initialisation_follows_paper(alexnet_original):
-    ones = {"conv2", "conv4", "conv5", "fc6", "fc7"}
-    for name in ["conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7", "fc8"]:
-        layer = alexnet_original.get_layer(name)
-        bias = keras.ops.convert_to_numpy(layer.bias)
-        np.testing.assert_array_equal(bias, 1.0 if name in ones else 0.0, err_msg=name)
-        w = keras.ops.convert_to_numpy(layer.kernel)
-        # N(0, 0.01): the sample std of >= 34,848 draws is within 5%.
-        assert abs(w.std() - 0.01) < 5e-4, name
-        assert abs(w.mean()) < 5 * 0.01 / np.sqrt(w.size), name
-
-
-# --------------------------------------------------------------------------
-# LRN settings, checked against independent formulas
-# --------------------------------------------------------------------------
-
-def _features(channels=96, seed=1):
-    rng = np.random.default_rng(seed)
-    return (rng.random((2, 5, 5, channels)) * 40).astype("float32")
-
-
-def test_original_lrn_matches_paper_via_tensorflow(alexnet_original):
-    tf = pytest.importorskip("tensorflow")
-    x = _features()
-    # per GPU tower (groups=2): TensorFlow's op on each half of the channels
-    ref = np.concatenate([
-        tf.nn.local_response_normalization(half, depth_radius=2, bias=2.0,
-                                           alpha=1e-4, beta=0.75).numpy()
-        for half in np.split(x, 2, axis=-1)], axis=-1)
-    for layer in _lrn_layers(alexnet_original):
-        assert layer.groups == 2
-        fresh = type(layer).from_config(layer.get_config())
-        got = keras.ops.convert_to_numpy(fresh(x))
-        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
-    # and the normalization actually does something at these magnitudes
-    assert np.abs(ref - x).max() > 1.0
-
-
-def test_caffenet_lrn_matches_caffe_formula(alexnet_caffenet):
-    x = _features(seed=2).astype("float64")
-    sq = np.pad(x ** 2, ((0, 0), (0, 0), (0, 0), (2, 2)))
-    window = sum(sq[..., i:i + x.shape[-1]] for i in range(5))
-    ref = x / (1.0 + (1e-4 / 5) * window) ** 0.75  # Caffe: k=1, alpha/n
-    for layer in _lrn_layers(alexnet_caffenet):
-        fresh = type(layer).from_config(layer.get_config())
-        got = keras.ops.convert_to_numpy(fresh(x.astype("float32")))
-        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
-
-
-# --------------------------------------------------------------------------
-# Ablation switch
-# --------------------------------------------------------------------------
-
-def test_normalization_none_and_batchnorm():
-    none = AlexNet(normalization="none", input_shape=(67, 67, 3), classes=10)
-    assert not _lrn_layers(none)
-    assert not [l for l in none.layers if isinstance(l, keras.layers.BatchNormalization)]
-    assert _upstream(none, "pool1") == "conv1_relu"
-    lrn = AlexNet(input_shape=(67, 67, 3), classes=10)
-    assert none.count_params() == lrn.count_params()  # LRN has no parameters
-
-    bn = AlexNet(normalization="batchnorm", input_shape=(67, 67, 3), classes=10)
-    bns = [l for l in bn.layers if isinstance(l, keras.layers.BatchNormalization)]
-    assert not _lrn_layers(bn)
-    assert [l.name for l in bns] == ["bn1", "bn2"]
-    assert _upstream(bn, "bn1") == "conv1_relu" and _upstream(bn, "pool1") == "bn1"
-    # gamma, beta, moving mean, moving variance per channel (96 and 256)
-    assert bn.count_params() == lrn.count_params() + 4 * (96 + 256)
-
-
-# --------------------------------------------------------------------------
-# Grouped convolutions
-# --------------------------------------------------------------------------
-
-def _copy_native_to_towers(native, towers):
-    for name in ["conv1", "conv3", "fc6", "fc7", "fc8"]:
-        towers.get_layer(name).set_weights(native.get_layer(name).get_weights())
-    for name in ["conv2", "conv4", "conv5"]:
-        k, b = native.get_layer(name).get_weights()
-        half = k.shape[-1] // 2
-        for g in range(2):
-            towers.get_layer(f"{name}_tower{g}").set_weights(
-                [k[..., g * half:(g + 1) * half], b[g * half:(g + 1) * half]])
-
-
-def test_towers_compute_the_same_function_as_grouped_conv():
-    native = AlexNet(input_shape=(67, 67, 3), classes=7, classifier_activation=None)
-    towers = AlexNet(input_shape=(67, 67, 3), classes=7, classifier_activation=None,
-                     group_implementation="towers")
-    assert native.count_params() == towers.count_params()
-    _copy_native_to_towers(native, towers)
-    x = np.random.default_rng(0).normal(size=(2, 67, 67, 3)).astype("float32") * 50
-    a = keras.ops.convert_to_numpy(native(x, training=False))
-    b = keras.ops.convert_to_numpy(towers(x, training=False))
-    np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4 * np.abs(a).max())
-
-
-@pytest.mark.tensorflow  # its execution modes
-@pytest.mark.parametrize("mode", ["eager", "graph", "xla"])
-def test_grouped_conv2d_forward_backward_on_tensorflow(mode):
-    """tensorflow/tensorflow#29005 and relatives: Conv2D(groups=2) on CPU."""
-    import tensorflow as tf
-
-    x = tf.random.stateless_normal((2, 9, 9, 8), seed=(1, 2))
-    conv = keras.layers.Conv2D(6, 3, groups=2, padding="same")
-    conv.build(x.shape)
-
-    def step(x):
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            y = conv(x)
-            loss = tf.reduce_sum(y ** 2)
-        return y, tape.gradient(loss, [x, conv.kernel, conv.bias])
-
-    def ref_step(x):
-        k, b = tf.constant(conv.kernel.numpy()), tf.constant(conv.bias.numpy())
-        with tf.GradientTape() as tape:
-            tape.watch([x, k, b])
-            xs = tf.split(x, 2, axis=-1)
-            y = tf.concat([tf.nn.conv2d(xs[g], k[..., 3 * g:3 * g + 3], 1, "SAME")
-                           for g in range(2)], -1) + b
-            loss = tf.reduce_sum(y ** 2)
-        return y, tape.gradient(loss, [x, k, b])
-
-    fn = {"eager": step, "graph": tf.function(step),
-          "xla": tf.function(step, jit_compile=True)}[mode]
-    y, grads = fn(x)
-    y_ref, grads_ref = ref_step(x)
-    np.testing.assert_allclose(y.numpy(), y_ref.numpy(), rtol=1e-4, atol=1e-4)
-    for g, r in zip(grads, grads_ref):
-        np.testing.assert_allclose(g.numpy(), r.numpy(), rtol=1e-4, atol=1e-3)
-
-
-@pytest.mark.tensorflow  # its XLA
-def test_small_alexnet_trains_under_xla_with_both_group_implementations():
-    import tensorflow as tf
-
-    x = np.random.default_rng(0).normal(size=(8, 67, 67, 3)).astype("float32")
-    y = np.arange(8) % 2
-    for impl in ("native", "towers"):
-        model = AlexNet(input_shape=(67, 67, 3), classes=2, group_implementation=impl)
-        model.compile("sgd", "sparse_categorical_crossentropy", jit_compile=True)
-        before = model.get_layer("conv1").kernel.numpy().copy()
-        loss = model.train_on_batch(x, y)
-        assert np.isfinite(loss)
-        assert not np.array_equal(before, model.get_layer("conv1").kernel.numpy())
-    del tf
-
-
-# --------------------------------------------------------------------------
-# keras.applications-style arguments, weights, errors
-# --------------------------------------------------------------------------
-
-@pytest.mark.parametrize("pooling,shape", [(None, (1, 1, 256)), ("avg", (256,)), ("max", (256,))])
-def test_include_top_false(pooling, shape):
-    model = AlexNet(include_top=False, input_shape=(67, 67, 3), pooling=pooling)
-    assert tuple(model.output.shape[1:]) == shape
-    assert "fc6" not in [l.name for l in model.layers]
-
-
-def test_input_tensor():
-    inp = keras.Input((99, 99, 3))
-    model = AlexNet(input_tensor=inp, classes=4)
-    assert model.inputs[0] is inp and tuple(model.output.shape) == (None, 4)
-
-
-@pytest.mark.parametrize("impl", ["native", "towers"])
-@pytest.mark.parametrize("ext", [".keras", ".weights.h5"])
-def test_weights_path_round_trip(tmp_path, impl, ext):
-    kw = dict(input_shape=(67, 67, 3), classes=3, group_implementation=impl)
-    model = AlexNet(**kw)
-    path = str(tmp_path / f"m{ext}")
-    (model.save if ext == ".keras" else model.save_weights)(path)
-    keras.utils.set_random_seed(123)
-    loaded = AlexNet(weights=path, **kw)
-    x = np.random.default_rng(0).normal(size=(2, 67, 67, 3)).astype("float32") * 30
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loaded(x)),
-                               keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6)
-    if ext == ".keras":  # the whole model also reloads with load_model
-        again = keras.models.load_model(path)
-        np.testing.assert_allclose(keras.ops.convert_to_numpy(again(x)),
-                                   keras.ops.convert_to_numpy(model(x)), rtol=1e-5, atol=1e-6)
-
-
-def test_weights_classes_mismatch_is_value_error(tmp_path):
-    path = str(tmp_path / "ten.weights.h5")
-    AlexNet(input_shape=(67, 67, 3), classes=10).save_weights(path)
-    with pytest.raises(ValueError, match="classes=5"):
-        AlexNet(input_shape=(67, 67, 3), classes=5, weights=path)
-
-
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(variant="vgg"), "variant.*'vgg'"),
-    (dict(normalization="lcn"), "normalization.*'lcn'"),
-    (dict(group_implementation="magic"), "group_implementation.*'magic'"),
-    (dict(weights="imagenet"), "weights.*'imagenet'"),
-    (dict(weights="/nonexistent/alexnet.keras"), "weights.*/nonexistent/alexnet.keras"),
-    (dict(pooling="sum", include_top=False), "pooling.*'sum'"),
-    (dict(classes=0), "classes.*0"),
-    (dict(input_shape=(32, 32, 3)), r"input_shape.*\(32, 32, 3\)"),
-    (dict(input_shape=(None, None, 3)), "input_shape"),
-    (dict(dropout=1.5), "dropout.*1.5"),
-])
-def test_bad_arguments_raise_value_error(kwargs, match):
-    with pytest.raises(ValueError, match=match) as info:
-        AlexNet(**kwargs)
-    # Keras's style: the message ends by quoting the argument
-    assert "Received: " in str(info.value)
-
-
-def test_weights_errors_say_what_to_do(tmp_path):
-    with pytest.raises(ValueError, match="downloads nothing.*pass its path"):
-        AlexNet(weights="imagenet")
-    with pytest.raises(ValueError, match="names no file: check the path"):
-        AlexNet(weights=str(tmp_path / "missing.keras"))
-    path = str(tmp_path / "ten.weights.h5")
-    AlexNet(input_shape=(67, 67, 3), classes=10).save_weights(path)
-    with pytest.raises(ValueError, match="Build the model with the `classes`"):
-        AlexNet(input_shape=(67, 67, 3), classes=5, weights=path)
-
-
-def test_zfnet_bad_arguments():
-    with pytest.raises(ValueError, match="normalization.*'lrn2'"):
-        ZFNet(normalization="lrn2")
-    with pytest.raises(ValueError, match=r"input_shape.*\(40, 40, 3\)"):
-        ZFNet(input_shape=(40, 40, 3))
-
-
-# --------------------------------------------------------------------------
-# ZFNet
-# --------------------------------------------------------------------------
-
-def test_zfnet_shapes_and_parameters_match_paper():
-    model = ZFNet()
-    assert tuple(model.input.shape[1:]) == (224, 224, 3)
-    for name, shape in ZFNET_PAPER_SHAPES.items():
-        assert tuple(model.get_layer(name).output.shape[1:]) == shape, name
-    assert model.count_params() == ZFNET_PAPER_PARAMS
-    # conv -> relu -> pool -> norm (Fig. 3), dense (ungrouped) convolutions
-    for i in (1, 2):
-        assert _upstream(model, f"pool{i}") == f"conv{i}_relu"
-        assert _upstream(model, f"norm{i}") == f"pool{i}"
-    assert tuple(model.get_layer("conv2").kernel.shape) == (5, 5, 96, 256)
-    assert tuple(model.get_layer("conv1").strides) == (2, 2)
-    for name in ["conv1", "conv2", "conv3", "fc6", "fc8"]:
-        np.testing.assert_array_equal(
-            keras.ops.convert_to_numpy(model.get_layer(name).bias), 0.0)
-
-
-def test_zfnet_ablation_and_headless():
-    bn = ZFNet(normalization="batchnorm", input_shape=(99, 99, 3), classes=10)
-    assert [l.name for l in bn.layers if isinstance(l, keras.layers.BatchNormalization)] == ["bn1", "bn2"]
-    assert not _lrn_layers(ZFNet(normalization="none", include_top=False))
-    assert tuple(ZFNet(include_top=False, pooling="avg").output.shape) == (None, 256)
-
-
-# --------------------------------------------------------------------------
-# channels_first
-# --------------------------------------------------------------------------
-
-@pytest.fixture
-def channels_first():
-    old = keras.config.image_data_format()
-    keras.config.set_image_data_format("channels_first")
-    yield
-    keras.config.set_image_data_format(old)
-
-
-def test_channels_first_shapes(channels_first):
-    model = AlexNet()
-    assert tuple(model.input.shape[1:]) == (3, 227, 227)
-    assert tuple(model.get_layer("pool5").output.shape[1:]) == (256, 6, 6)
-    assert model.count_params() == ALEXNET_PAPER_PARAMS
-    towers = AlexNet(group_implementation="towers", variant="caffenet")
-    assert towers.count_params() == ALEXNET_PAPER_PARAMS
-    assert tuple(ZFNet().get_layer("pool2").output.shape[1:]) == (256, 13, 13)
-    for layer in _lrn_layers(model):
-        assert layer.data_format == "channels_first"
-
-
-# --------------------------------------------------------------------------
-# Mixed precision (what the training example turns on for GPUs)
-# --------------------------------------------------------------------------
-
-@pytest.fixture
-def mixed_float16():
-    old = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
-    yield
-    keras.config.set_dtype_policy(old)
-
-
-def test_mixed_precision_keeps_float32_predictions_and_finite_lrn(mixed_float16):
-    model = AlexNet(input_shape=(67, 67, 3), classes=10)
-    assert model.get_layer("conv1").compute_dtype == "float16"
-    assert model.output.dtype == "float32"
-    # Scale conv1 up so its activations reach several hundred: the sum of 5
-    # squares then exceeds float16's 65504 and would overflow if LRN
-    # computed in float16.
-    conv1 = model.get_layer("conv1")
-    conv1.kernel.assign(conv1.kernel * 20.0)
-    x = np.random.default_rng(0).uniform(-128, 128, (2, 67, 67, 3)).astype("float32")
-    probe = keras.Model(model.input, [model.get_layer("conv1_relu").output,
-                                      model.get_layer("norm1").output, model.output])
-    act, normed, probs = [keras.ops.convert_to_numpy(t).astype("float64") for t in probe(x)]
-    assert (act ** 2).max() > 65504 and np.abs(act).max() < 60000
-    assert np.isfinite(normed).all() and np.isfinite(probs).all()
-    # per GPU tower (groups=2): the window stays inside each half
-    halves = []
-    for half in np.split(act, 2, axis=-1):
-        sq = np.pad(half ** 2, ((0, 0), (0, 0), (0, 0), (2, 2)))
-        window = sum(sq[..., i:i + half.shape[-1]] for i in range(5))
-        halves.append(half / (2.0 + 1e-4 * window) ** 0.75)
-    ref = np.concatenate(halves, axis=-1)
-    np.testing.assert_allclose(normed, ref, rtol=2e-3, atol=2e-3 * np.abs(ref).max())
-    np.testing.assert_allclose(probs.sum(-1), 1.0, rtol=1e-5)
+    return layers_of_type(model, LocalResponseNormalization)
 
 
 # --------------------------------------------------------------------------
@@ -507,7 +65,7 @@ def test_every_application_has_its_published_lrn(name, variant):
     size, alpha, beta, bias = PUBLISHED_LRN[name, variant]
     norms = _lrn_layers(_application(name, variant))
     assert len(norms) == 2
-    x = _features(channels=8, seed=3).astype("float64") * 3.0
+    x = feature_maps(channels=8, seed=3).astype("float64") * 3.0
     for layer in norms:
         # the original normalizes per GPU tower (groups=2), the others across
         # all channels: the formula run once per group
@@ -573,3 +131,20 @@ def test_alexnet_learned_lrn_starts_at_the_variants_values(variant):
             ["alpha", "beta", "bias", "window_scale"])
         assert layer.alpha == pytest.approx(alpha, rel=1e-6)
         assert (layer.beta, layer.bias) == pytest.approx((beta, bias))
+
+
+def test_the_public_builders_are_wrapped_with_their_zoo_mappings():
+    from keras_lrn import applications
+    from keras_lrn.applications import alexnet, googlenet, zfnet
+
+    assert sorted(applications.__all__) == sorted(
+        ["AlexNet", "GoogLeNet", "ZFNet", "ZOO_NETWORKS",
+         "decode_predictions", "from_onnx_zoo", "preprocess_input"])
+    for builder, module in ((applications.AlexNet, alexnet),
+                            (applications.ZFNet, zfnet),
+                            (applications.GoogLeNet, googlenet)):
+        # the module's builder, wrapped with the module's zoo mapping
+        assert builder.__wrapped__ is getattr(module, builder.__name__)
+        assert builder.zoo_network.name == module.ZOO["name"]
+        assert builder.zoo_network in applications.ZOO_NETWORKS
+    assert len(applications.ZOO_NETWORKS) == 3

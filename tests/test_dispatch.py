@@ -24,9 +24,7 @@ from keras_lrn import _arguments
 from keras_lrn import _compilation
 from keras_lrn import _dispatch
 from keras_lrn import _formula
-from keras_lrn import _operation
 from keras_lrn import _value_gate
-from keras_lrn import ops as lrn_ops
 from tests import reference
 
 BACKEND = keras.backend.backend()
@@ -47,17 +45,6 @@ def test_layer_calls_the_op_without_validating_again(monkeypatch, rng):
     monkeypatch.setattr(_value_gate, "validate_for_compute_dtype", fail)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer(x)),
                                reference.lrn(x, **KWARGS), rtol=1e-5)
-
-
-def test_the_op_function_still_validates_its_arguments():
-    with pytest.raises(ValueError, match="size=0"):
-        lrn_ops.local_response_normalization(np.ones((1, 2, 2, 3)), size=0)
-
-
-def test_operation_and_layer_have_different_names():
-    assert issubclass(_operation.LRNOperation, keras.Operation)
-    assert _operation.LRNOperation.__name__ != LRN.__name__
-    assert not hasattr(lrn_ops, "LocalResponseNormalization")
 
 
 @contextlib.contextmanager

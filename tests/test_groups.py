@@ -4,7 +4,8 @@ contiguous channel groups, as AlexNet's two GPU towers normalized theirs.
 Checked against the definition (one ungrouped LRN per group, concatenated:
 bit for bit in float64) and against the float64 formula of
 tests/reference.py run once per group, on the backend under test, under XLA,
-through `.keras` files and ONNX export.
+through `.keras` files and ONNX export. (AlexNet's towers are tested in
+tests/test_alexnet.py.)
 """
 
 import pathlib
@@ -488,25 +489,3 @@ def test_onnx_export_runs_in_onnxruntime(rng, tmp_path, data_format, native):
     # the batch dimension stays dynamic in the export
     (output,) = session.run(None, {session.get_inputs()[0].name: x[:1]})
     np.testing.assert_allclose(output, expected[:1], rtol=1e-5, atol=1e-6)
-
-
-# --- AlexNet as trained ---------------------------------------------------------
-
-
-def test_alexnet_original_normalizes_per_tower_and_caffe_variants_do_not():
-    from keras_lrn.applications import AlexNet
-
-    def lrn_groups(model):
-        return [layer.groups for layer in model.layers
-                if isinstance(layer, keras_lrn.LRN)]
-
-    small = dict(input_shape=(67, 67, 3), include_top=False)
-    assert lrn_groups(AlexNet(variant="original", **small)) == [2, 2]
-    assert lrn_groups(AlexNet(variant="caffenet", **small)) == [1, 1]
-    assert lrn_groups(AlexNet(variant="bvlc", **small)) == [1, 1]
-    assert lrn_groups(AlexNet(variant="original", normalization="learned",
-                              **small)) == [2, 2]
-    doc = AlexNet.__doc__
-    assert "layers/layers-imagenet-2gpu-model.cfg" in doc
-    assert "[rnorm1a]" in doc and "channels=48" in doc
-    assert "channels=128" in doc

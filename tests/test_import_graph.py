@@ -6,8 +6,8 @@ runs them, checks that they name every module of the package, plants
 violations in a copy of the package to show that each contract can fail, and
 checks at run time what a static import graph cannot: that `import
 keras_lrn` imports no framework or optional dependency that Keras itself did
-not, that no module uses another module's private names, and that `ops`
-exposes only its public names.
+not, and that no module uses another module's private names (that `ops` exposes
+only its public names is tests/test_ops.py's).
 """
 
 import ast
@@ -231,9 +231,3 @@ def test_private_use_checker_catches_a_planted_use(tmp_path):
     (pkg / "d.py").write_text("from pkg import _private_module\n")
     assert private_cross_module_uses(pkg, "pkg") == [
         ("b.py", "a._hidden"), ("c.py", "pkg.a._hidden")]
-
-
-def test_ops_exposes_only_its_public_names():
-    names = {name for name in dir(keras_lrn.ops) if not name.startswith("__")}
-    assert {"local_response_normalization", "native_for_export"} <= names
-    assert sorted(keras_lrn.ops.__all__) == sorted(names)

@@ -434,25 +434,6 @@ def test_learns_the_parameters_of_a_teacher(rng):
         assert learned[name] == pytest.approx(value, rel=0.03), learned
 
 
-def test_alexnet_offers_learned_lrn_at_its_two_lrn_positions(rng):
-    from keras_lrn.applications import AlexNet
-
-    fixed = AlexNet(input_shape=(67, 67, 3), classes=10)
-    model = AlexNet(normalization="learned", input_shape=(67, 67, 3),
-                    classes=10)
-    norms = [layer for layer in model.layers
-             if isinstance(layer, keras_lrn.LocalResponseNormalization)]
-    assert [layer.name for layer in norms] == ["norm1", "norm2"]
-    for layer in norms:
-        assert layer.window == "exponential"
-        assert [w.name for w in layer.trainable_weights] == list(EXPONENTIAL)
-        assert [layer.alpha, layer.beta, layer.bias, layer.window_scale] == (
-            pytest.approx([1e-4, 0.75, 2.0, 2.5], rel=1e-6))
-    assert model.count_params() == fixed.count_params() + 8
-    x = rng.uniform(0, 1, (1, 67, 67, 3)).astype(np.float32)
-    assert np.all(np.isfinite(keras.ops.convert_to_numpy(model(x))))
-
-
 # --- safe at every value it accepts, from the constructor or a file ----------
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
