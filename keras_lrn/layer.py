@@ -3,7 +3,6 @@
 import threading
 
 import keras
-import numpy as np
 
 from keras_lrn import _arguments
 from keras_lrn import _dispatch
@@ -214,10 +213,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         # above 65504 would become inf); `call` rounds the result once
         if self.compute_dtype in _arguments.HALF_PRECISION_DTYPES:
             self.autocast = False
-        self._check_parameters({
-            name: _learned_weights.log_of(self._initial_values[name])
-            for name in self.learned_parameters})
-        self._checked_dtypes = (self.compute_dtype, self.variable_dtype)
+        self._checked_dtypes = None
+        self._check_initial_values()
 
     @property
     def alpha(self):
@@ -242,33 +239,28 @@ class LocalResponseNormalization(keras.layers.Layer):
         return self._value_in_use("window_scale")
 
     def _value_in_use(self, name):
-        weight = self._learned_weights.get(name)
-        if weight is None:
-            return self._initial_values[name]
-        return _learned_weights.python_float(
-            _learned_weights.parameter_from_weight(
-                name, weight.value, self.compute_dtype))
+        return _learned_weights.value_in_use(
+            name, self._initial_values, self._learned_weights,
+            self.compute_dtype)
 
-    def _check_parameters(self, logs, source=None):
-        """The gate for this layer's values in use, the learned ones from
-        their logarithms `logs` (see `_learned_weights.check_values`)."""
-        return _learned_weights.check_values(
-            self._initial_values, logs, self.compute_dtype,
-            self.variable_dtype, source=source)
+    def _check_initial_values(self):
+        """The gate (`_learned_weights.check_values`) for the constructor's
+        values in the layer's dtypes, again only where they changed."""
+        dtypes = (self.compute_dtype, self.variable_dtype)
+        if self._checked_dtypes != dtypes:
+            _learned_weights.check_values(
+                self._initial_values, _learned_weights.initial_logs(
+                    self._initial_values, self.learned_parameters), *dtypes)
+            self._checked_dtypes = dtypes
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         _arguments.validate_input(
             input_shape, self.compute_dtype, self.mode, self.data_format
         )
-        initial = self._initial_values
         # the dtype policy may have changed since the constructor (checked
         # only then: a fixed layer built inside `torch.compile` runs no NumPy)
-        if self._checked_dtypes != (self.compute_dtype, self.variable_dtype):
-            self._check_parameters({
-                name: _learned_weights.log_of(initial[name])
-                for name in self.learned_parameters})
-            self._checked_dtypes = (self.compute_dtype, self.variable_dtype)
+        self._check_initial_values()
         _arguments.validate_groups_divide_channels(
             input_shape, self.groups, self.data_format)
         if self.implementation == "native":
@@ -292,21 +284,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         # first creates the weights, the others find them.
         with _BUILD_LOCK:
             if not self._learned_weights:
-                self._learned_weights = {
-                    name: self.add_weight(
-                        name=name, shape=(), autocast=False,
-                        initializer=keras.initializers.Constant(
-                            np.float64(_learned_weights.log_of(
-                                initial[name]))),
-                    )
-                    for name in self.learned_parameters
-                }
+                self._learned_weights = _learned_weights.create_weights(
+                    self.add_weight, self._initial_values,
+                    self.learned_parameters)
 
     def call(self, inputs):
-        values = dict(self._initial_values)
-        for name, weight in self._learned_weights.items():
-            values[name] = _learned_weights.parameter_from_weight(
-                name, weight, self.compute_dtype)
+        values = _learned_weights.values_in_use(
+            self._initial_values, self._learned_weights, self.compute_dtype)
         with _dispatch.op_name_scope(self.name):
             outputs = _operation.normalize(
                 inputs,
@@ -368,20 +352,14 @@ class LocalResponseNormalization(keras.layers.Layer):
         try:
             self._check_weights(weights, "loaded from the file")
         except ValueError:
-            for name, weight in self._learned_weights.items():
-                weight.assign(
-                    _learned_weights.log_of(self._initial_values[name]))
+            _learned_weights.reset_weights(
+                self._learned_weights, self._initial_values)
             raise
 
     def _check_weights(self, weights, source):
-        if not weights:
-            return
-        logs = _learned_weights.stored_logs(
-            self._learned_weights, weights, self.name, source)
-        self._check_parameters(logs, source=(
-            f"the weights of layer '{self.name}' {source}, which hold "
-            + ", ".join(f"log({name})={value!r}"
-                        for name, value in logs.items())))
+        _learned_weights.check_stored(
+            weights, self._learned_weights, self._initial_values,
+            self.compute_dtype, self.variable_dtype, self.name, source)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -448,8 +426,8 @@ class LocalResponseNormalization(keras.layers.Layer):
                 raise ValueError(str(error)) from error.__context__
             raise
 
-    # Converters from other frameworks' hyperparameters. Each goes through a
-    # row of `conventions.CONVENTIONS`; `**kwargs` are layer arguments.
+    # Converters from and to other frameworks' hyperparameters, through a row
+    # of `conventions.CONVENTIONS`; `**kwargs` are layer arguments.
 
     @classmethod
     def from_tensorflow(cls, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
@@ -460,9 +438,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         depth_radius + 1`) and applies `alpha` per term. The defaults are
         TensorFlow's.
         """
-        return cls._from_convention(
-            "tensorflow", depth_radius, alpha, beta, bias, kwargs
-        )
+        return cls(**conventions.layer_arguments(
+            "tensorflow", depth_radius, alpha, beta, bias, kwargs))
 
     @classmethod
     def from_caffe(cls, local_size: int = 5, alpha: float = 1.0, beta: float = 0.75,
@@ -474,17 +451,9 @@ class LocalResponseNormalization(keras.layers.Layer):
         `local_size x local_size` box (alpha divided by `local_size ** 2`)
         and fixes k at 1: another `k` is ignored with a warning.
         """
-        if (not isinstance(norm_region, str)
-                or norm_region not in conventions.CAFFE_NORM_REGIONS):
-            raise ValueError(
-                "Argument `norm_region` must be one of "
-                f"{tuple(conventions.CAFFE_NORM_REGIONS)}. "
-                f"Received: norm_region={norm_region!r}"
-            )
-        return cls._from_convention(
-            conventions.CAFFE_NORM_REGIONS[norm_region], local_size, alpha,
-            beta, k, kwargs,
-        )
+        return cls(**conventions.layer_arguments(
+            conventions.caffe_convention(norm_region), local_size, alpha,
+            beta, k, kwargs))
 
     @classmethod
     def from_torch(cls, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,
@@ -492,73 +461,38 @@ class LocalResponseNormalization(keras.layers.Layer):
         """The layer `torch.nn.LocalResponseNorm(size, alpha, beta, k)`
         computes: alpha divided by `size`, and for an even `size` the extra
         element of the window before the centre."""
-        return cls._from_convention("torch", size, alpha, beta, k, kwargs)
+        return cls(**conventions.layer_arguments(
+            "torch", size, alpha, beta, k, kwargs))
 
     @classmethod
     def from_onnx(cls, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,
                   **kwargs):
         """The layer ONNX's `LRN` operator computes: alpha divided by
         `size`, and for an even `size` the extra element after the centre."""
-        return cls._from_convention("onnx", size, alpha, beta, bias, kwargs)
-
-    @classmethod
-    def _from_convention(cls, convention, window, alpha, beta, bias, kwargs):
-        arguments = conventions.to_canonical(
-            conventions.CONVENTIONS[convention], window, alpha, beta, bias
-        )
-        overlap = sorted(set(arguments) & set(kwargs))
-        if overlap:
-            raise ValueError(
-                f"Arguments {overlap} are set by the converter from "
-                f"{conventions.CONVENTIONS[convention].name} and cannot be "
-                f"passed as well. Received: {kwargs}"
-            )
-        return cls(**arguments, **kwargs)
+        return cls(**conventions.layer_arguments(
+            "onnx", size, alpha, beta, bias, kwargs))
 
     def to_tensorflow(self):
         """Arguments of `tf.nn.local_response_normalization` (`depth_radius`,
         `bias`, `alpha`, `beta`) that compute this layer's mapping."""
-        return self._to_convention("tensorflow")
+        return conventions.framework_arguments("tensorflow", self)
 
     def to_caffe(self):
         """Caffe `lrn_param` fields (`local_size`, `alpha`, `beta`, `k`,
         `norm_region`) that compute this layer's mapping."""
-        return self._to_convention(
-            "caffe_across_channels"
-            if self.mode == "across_channels"
-            else "caffe_within_channel"
-        )
+        return conventions.framework_arguments(
+            "caffe_across_channels" if self.mode == "across_channels"
+            else "caffe_within_channel", self)
 
     def to_torch(self):
         """Arguments of `torch.nn.LocalResponseNorm` (`size`, `alpha`,
         `beta`, `k`) that compute this layer's mapping."""
-        return self._to_convention("torch")
+        return conventions.framework_arguments("torch", self)
 
     def to_onnx(self):
         """Attributes of ONNX's `LRN` (`size`, `alpha`, `beta`, `bias`) that
         compute this layer's mapping."""
-        return self._to_convention("onnx")
-
-    def _to_convention(self, convention):
-        if self.learned_parameters or self.window != "box":
-            raise ValueError(
-                f"{conventions.CONVENTIONS[convention].name}'s LRN has fixed "
-                "hyperparameters and a box window: it cannot express this "
-                "layer. Received: layer with "
-                f"learnable={self.learnable!r}, window={self.window!r}"
-            )
-        if self.groups != 1:
-            raise ValueError(
-                f"{conventions.CONVENTIONS[convention].name}'s LRN has no "
-                "channel groups (its window spans every channel): it cannot "
-                "express this layer. Use one ungrouped LRN per group of "
-                "channels, as cuda-convnet did. Received: layer with "
-                f"groups={self.groups!r}"
-            )
-        return conventions.from_canonical(
-            conventions.CONVENTIONS[convention], self.size, self.alpha,
-            self.beta, self.bias, self.mode, self.even_window_side,
-        )
+        return conventions.framework_arguments("onnx", self)
 
 
 LRN = LocalResponseNormalization
