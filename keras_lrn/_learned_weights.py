@@ -2,16 +2,15 @@
 
 `keras_lrn.layer.LocalResponseNormalization` stores a learned `alpha`,
 `beta`, `bias` or `window_scale` as `log_of(value)` and computes with
-`parameter_from_weight`, its `exp`. Every value the layer uses (its
-constructor's, a `.keras` or legacy `.h5` file's, `set_weights`') passes
-the one value gate, `keras_lrn._value_gate`, as the layer computes it
-(`check_values`), after `stored_logs` checks that each stored weight is one
-float (`check_stored`). Only the layer imports this module: its
-constructor and `build` check its initial values (`initial_logs`), `build`
-creates the weights (`create_weights`), `call` and the parameters'
-properties read them (`values_in_use`, `value_in_use`), and
-`load_own_variables`, `set_weights` and `finalize_state` check what they
-are given (`check_stored`, `reset_weights`).
+`parameter_from_weight`, its `exp`. Every value the layer uses passes the
+one value gate, `keras_lrn._value_gate`, as the layer computes it
+(`check_values`). Only the layer imports this module: its constructor and
+`build` check its initial values (`initial_logs`), `build` creates the
+weights (`create_weights`), `call` and the parameters' properties read them
+(`values_in_use`, `value_in_use`), and `load_own_variables`, `set_weights`
+and `finalize_state` check what a `.keras` or legacy `.h5` file or the
+caller gives them (`check_stored`: each weight one float, by `stored_logs`,
+then the gate), `finalize_state` undoing a refused file (`reset_weights`).
 """
 
 import math

@@ -40,45 +40,41 @@ class LocalResponseNormalization(keras.layers.Layer):
     With `learnable`, alpha, beta, bias (and the exponential window's
     `window_scale`) are trainable weights; with `window="exponential"` every
     channel weighs in, by its distance. Fixed, learned and exponential LRN
-    are one computation with one set of rules: the parameters in use are
-    the constructor's or the weights' current values, read back as
-    `layer.alpha`, `layer.beta`, `layer.bias` and `layer.window_scale`
-    (`get_config()` holds the constructor's, the weights' starting point).
+    are one computation with one set of rules; `layer.alpha`, `layer.beta`,
+    `layer.bias` and `layer.window_scale` read the values in use (the
+    constructor's, or the weights' current ones), `get_config()` the
+    constructor's, the weights' starting point.
 
-    The layer computes in its dtype policy's compute dtype; half-precision
-    (float16, bfloat16) values are accumulated in float32 and rounded once,
-    so activations whose squares overflow float16 still normalize correctly.
-    A half-precision layer (also `mixed_float16` and `mixed_bfloat16`)
-    computes from its input as the caller gives it, not rounded to its
-    dtype first: a finite float32 input above float16's 65504 is normalized
-    from its float32 value (Keras would cast it to inf, and inf / inf is
-    NaN), and the result rounded once to the layer's dtype.
+    The layer computes in its dtype policy's compute dtype. In half
+    precision (float16, bfloat16, also `mixed_float16` and `mixed_bfloat16`)
+    it accumulates in float32 and rounds the result once to its dtype, from
+    the input as the caller gives it: a finite float32 input above
+    float16's 65504 is normalized from its float32 value (Keras would cast
+    it to inf, and inf / inf is NaN).
 
     Every value of `alpha`, `beta`, `bias` and `window_scale` passes one
-    check against the layer's compute dtype and, for a learned parameter,
-    its weight's dtype: in the constructor (also for `from_config` and the
-    converters), when learned weights are loaded from a `.keras` or legacy
+    check against the compute dtype and, for a learned parameter, its
+    weight's dtype (its logarithm rounded to that dtype, then exponentiated
+    in it, as the layer uses it): in the constructor (also for `from_config`
+    and the converters), when learned weights load from a `.keras` or legacy
     `.h5` file, and in `set_weights`. With `tiny` and `max` the dtype's
-    smallest normal and largest number: `bias` and a nonzero `alpha`
-    between `tiny` and `max / 2`, `beta` at most `max / (2 * -log(tiny))`
-    (3375 in float16, 1.9e36 in float32), `bias ** -beta` and `2 * alpha *
-    beta` (the gradient's factor) at most `max / 2`, `window_scale` at least
-    `1 / -log(smallest normal)` of the compute dtype (0.0115 in float32),
-    below which a neighbour's weight `exp(-1 / window_scale)` underflows. A
-    learned value is checked as the layer uses it: its logarithm rounded to
-    the weight's dtype, then exponentiated in it. Otherwise a `ValueError`
-    names the value and the bound. No accepted configuration and no
-    accepted file turns a finite input into NaN. Results follow the formula
-    while every square and `alpha` times each window's sum are finite in
-    the compute dtype (`|x|` below 1.8e19 in float32 and bfloat16, 1.3e154
-    in float64); beyond that the output is 0, the formula's limit.
+    smallest normal and largest number: `bias` and a nonzero `alpha` from
+    `tiny` to `max / 2`, `beta` at most `max / (2 * -log(tiny))` (3375 in
+    float16, 1.9e36 in float32), `bias ** -beta` and `2 * alpha * beta` (the
+    gradient's factor) at most `max / 2`, `window_scale` at least `1 /
+    -log(tiny)` of the compute dtype (0.0115 in float32; below it a
+    neighbour's weight `exp(-1 / window_scale)` underflows; every bound:
+    [untrusted files and arguments](../guides/saving-and-export.md#untrusted-files-and-arguments-what-they-can-and-cannot-do)).
+    Otherwise a `ValueError` names the value and the bound: no accepted
+    configuration or file turns a finite input into NaN. Results follow the
+    formula while every square and `alpha` times each window's sum are
+    finite (`|x|` below 1.8e19 in float32 and bfloat16, 1.3e154 in
+    float64); beyond, the output is 0, the formula's limit.
 
-    Any `size` costs at most what the input holds: a window wider than an
-    axis is clamped to it, which changes no result (see
-    `keras_lrn.ops.local_response_normalization`). Integer arguments take
+    A window wider than an axis is clamped to it, which changes no result:
+    any `size` costs at most what the input holds. Integer arguments take
     Python or NumPy integers, real ones Python or NumPy integers or floats;
-    bools, and floats as integers, are rejected (the same rule holds in
-    every converter).
+    bools, and floats as integers, are rejected (also by the converters).
 
     Args:
         size: The window length, a positive integer: channels in mode
@@ -113,22 +109,19 @@ class LocalResponseNormalization(keras.layers.Layer):
             divisive normalization. Their released code (github.com/
             MikiMiller95/DivisiveNormalization; the paper's own equation was
             not checked) computes `x**2 / (k * (1 + alpha_p / lambda *
-            sum))**beta`, i.e. `bias = k`, `alpha = k * alpha_p / lambda`,
-            `window_scale = lambda` here, with `x` instead of `x**2` in the
-            numerator and their kernel cut at about 4 lambda channels on
-            each side (this one spans all channels).
+            sum))**beta`: here `bias = k`, `alpha = k * alpha_p / lambda`,
+            `window_scale = lambda`, with `x` as the numerator and a window
+            over all channels (theirs is cut at about 4 lambda per side).
         window_scale: The exponential window's decay length lambda, in
             channels (at least 0.0115 in float32, 0.0014 in float64); only
             with window="exponential".
         groups: The number of equal contiguous channel groups that windows
-            stay inside (mode "across_channels"): the channels split into
-            `groups` groups, each normalized on its own with zero padding
-            at its edges, as AlexNet's two GPU towers were (cuda-convnet ran
-            one LRN layer per tower). Defaults to 1. It must divide the
-            channels (checked at build). Mode "within_channel" takes only
-            1: its windows never leave their channel. No other framework's
-            LRN computes groups > 1, so `to_caffe()` and siblings refuse a
-            grouped layer.
+            stay inside, each normalized on its own with zero padding at its
+            edges, as AlexNet's two GPU towers were (cuda-convnet ran one
+            LRN per tower). Defaults to 1; it must divide the channels
+            (checked at build). Mode "within_channel" takes only 1 (its
+            windows never leave their channel). No other framework's LRN
+            has groups, so `to_caffe()` and siblings refuse groups > 1.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`
             (a float dtype or a policy of one, e.g. "mixed_float16"; any
             other raises a `ValueError` naming `dtype`).
@@ -187,8 +180,7 @@ class LocalResponseNormalization(keras.layers.Layer):
                                          kwargs.get("dtype"))
         arguments = _arguments.validate_arguments(
             size, alpha, beta, bias, mode, data_format, even_window_side,
-            implementation, learnable, window, window_scale, groups,
-        )
+            implementation, learnable, window, window_scale, groups)
         self.groups = arguments["groups"]
         if implementation == "native":
             _dispatch.raise_if_native_unavailable(
@@ -256,8 +248,7 @@ class LocalResponseNormalization(keras.layers.Layer):
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         _arguments.validate_input(
-            input_shape, self.compute_dtype, self.mode, self.data_format
-        )
+            input_shape, self.compute_dtype, self.mode, self.data_format)
         # the dtype policy may have changed since the constructor (checked
         # only then: a fixed layer built inside `torch.compile` runs no NumPy)
         self._check_initial_values()
@@ -266,14 +257,12 @@ class LocalResponseNormalization(keras.layers.Layer):
         if self.implementation == "native":
             _dispatch.raise_if_native_unavailable(
                 self.mode, self.size, self.data_format, input_shape,
-                self.compute_dtype,
-            )
+                self.compute_dtype)
         rank = len(input_shape)
         if self.mode == "across_channels":
             channel_axis = -1 if self.data_format == "channels_last" else 1
             self.input_spec = keras.layers.InputSpec(
-                ndim=rank, axes={channel_axis: input_shape[channel_axis]}
-            )
+                ndim=rank, axes={channel_axis: input_shape[channel_axis]})
         else:
             self.input_spec = keras.layers.InputSpec(ndim=rank)
         if not self.learned_parameters:
@@ -293,17 +282,11 @@ class LocalResponseNormalization(keras.layers.Layer):
             self._initial_values, self._learned_weights, self.compute_dtype)
         with _dispatch.op_name_scope(self.name):
             outputs = _operation.normalize(
-                inputs,
-                size=self.size,
-                mode=self.mode,
+                inputs, size=self.size, mode=self.mode,
                 data_format=self.data_format,
                 even_window_side=self.even_window_side,
-                implementation=self.implementation,
-                window=self.window,
-                learned=self.learned_parameters,
-                groups=self.groups,
-                **values,
-            )
+                implementation=self.implementation, window=self.window,
+                learned=self.learned_parameters, groups=self.groups, **values)
         # a half-precision layer receives its input as the caller gave it
         # (see the constructor) and rounds the result once, here
         return keras.ops.cast(outputs, self.compute_dtype)
@@ -379,8 +362,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         # keras.Input fails here, not at predict
         _arguments.validate_input(
             _arguments.static_shape(inputs), inputs.dtype, self.mode,
-            self.data_format,
-        )
+            self.data_format)
         return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
 
     def get_config(self):
@@ -390,18 +372,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         `window_scale`."""
         config = super().get_config()
         initial = self._initial_values
-        config.update(
-            {
-                "size": self.size,
-                "alpha": initial["alpha"],
-                "beta": initial["beta"],
-                "bias": initial["bias"],
-                "mode": self.mode,
-                "data_format": self.data_format,
-                "even_window_side": self.even_window_side,
-                "implementation": self.implementation,
-            }
-        )
+        config.update({
+            "size": self.size, "alpha": initial["alpha"],
+            "beta": initial["beta"], "bias": initial["bias"],
+            "mode": self.mode, "data_format": self.data_format,
+            "even_window_side": self.even_window_side,
+            "implementation": self.implementation,
+        })
         # only where they differ from the defaults: files saved with
         # default settings keep the config of release 0.1.0
         for name, value, default in (
