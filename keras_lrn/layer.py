@@ -71,8 +71,9 @@ class LocalResponseNormalization(keras.layers.Layer):
     finite (`|x|` below 1.8e19 in float32 and bfloat16, 1.3e154 in
     float64); beyond, the output is 0, the formula's limit.
 
-    A window wider than an axis is clamped to it, which changes no result:
-    any `size` costs at most what the input holds. Integer arguments take
+    Any `size` costs at most what the input holds: a window wider than an
+    axis is clamped to it, which changes no result (see
+    `keras_lrn.ops.local_response_normalization`). Integer arguments take
     Python or NumPy integers, real ones Python or NumPy integers or floats;
     bools, and floats as integers, are rejected (also by the converters).
 
