@@ -212,6 +212,79 @@ def from_canonical(convention, size, alpha, beta, bias, mode, even_window_side):
     }
 
 
+def caffe_convention(norm_region):
+    """The key of `CONVENTIONS` for Caffe's `norm_region`.
+
+    Raises:
+        ValueError: for a region Caffe does not have.
+    """
+    if not isinstance(norm_region, str) or norm_region not in CAFFE_NORM_REGIONS:
+        raise ValueError(
+            "Argument `norm_region` must be one of "
+            f"{tuple(CAFFE_NORM_REGIONS)}. Received: norm_region={norm_region!r}"
+        )
+    return CAFFE_NORM_REGIONS[norm_region]
+
+
+def layer_arguments(convention, window, alpha, beta, bias, layer_kwargs):
+    """The arguments of the layer a converter (`LRN.from_tensorflow` and
+    siblings) builds: `to_canonical`'s for the framework's values, and the
+    layer arguments `layer_kwargs` passed beside them.
+
+    Args:
+        convention: A key of `CONVENTIONS`.
+        window, alpha, beta, bias: The framework's own values.
+        layer_kwargs: Further `LocalResponseNormalization` arguments.
+
+    Raises:
+        ValueError: as `to_canonical`, or naming an argument of
+            `layer_kwargs` that the conversion sets.
+    """
+    arguments = to_canonical(CONVENTIONS[convention], window, alpha, beta, bias)
+    overlap = sorted(set(arguments) & set(layer_kwargs))
+    if overlap:
+        raise ValueError(
+            f"Arguments {overlap} are set by the converter from "
+            f"{CONVENTIONS[convention].name} and cannot be "
+            f"passed as well. Received: {layer_kwargs}"
+        )
+    return {**arguments, **layer_kwargs}
+
+
+def framework_arguments(convention, layer):
+    """The hyperparameters `convention` needs to compute what `layer` (a
+    `LocalResponseNormalization`) does, for the `to_*` converters: those of
+    `from_canonical`, for a layer with fixed hyperparameters, a box window
+    and no channel groups.
+
+    Args:
+        convention: A key of `CONVENTIONS`.
+        layer: The layer; its public attributes are read.
+
+    Raises:
+        ValueError: for a learned, exponential-window or grouped layer (no
+            framework's LRN computes one), or as `from_canonical`.
+    """
+    name = CONVENTIONS[convention].name
+    if layer.learned_parameters or layer.window != "box":
+        raise ValueError(
+            f"{name}'s LRN has fixed hyperparameters and a box window: it "
+            "cannot express this layer. Received: layer with "
+            f"learnable={layer.learnable!r}, window={layer.window!r}"
+        )
+    if layer.groups != 1:
+        raise ValueError(
+            f"{name}'s LRN has no channel groups (its window spans every "
+            "channel): it cannot express this layer. Use one ungrouped LRN "
+            "per group of channels, as cuda-convnet did. Received: layer "
+            f"with groups={layer.groups!r}"
+        )
+    return from_canonical(
+        CONVENTIONS[convention], layer.size, layer.alpha, layer.beta,
+        layer.bias, layer.mode, layer.even_window_side,
+    )
+
+
 # The converters' spellings (`LRN.from_<name>`), their arguments in order,
 # and their defaults (the framework's own, as `LRN.from_<name>` has them).
 _FROM_SIGNATURES = {
@@ -288,13 +361,7 @@ def convention_arguments(convention: str, data_format: str | None = None,
         )
     key = convention
     if convention == "caffe":
-        region = values.pop("norm_region")
-        if not isinstance(region, str) or region not in CAFFE_NORM_REGIONS:
-            raise ValueError(
-                "Argument `norm_region` must be one of "
-                f"{tuple(CAFFE_NORM_REGIONS)}. Received: norm_region={region!r}"
-            )
-        key = CAFFE_NORM_REGIONS[region]
+        key = caffe_convention(values.pop("norm_region"))
     row = CONVENTIONS[key]
     arguments = to_canonical(row, values[row.size_arg], values["alpha"], values["beta"],
                              values[row.bias_arg])

@@ -3,7 +3,6 @@
 import threading
 
 import keras
-import numpy as np
 
 from keras_lrn import _arguments
 from keras_lrn import _dispatch
@@ -41,45 +40,42 @@ class LocalResponseNormalization(keras.layers.Layer):
     With `learnable`, alpha, beta, bias (and the exponential window's
     `window_scale`) are trainable weights; with `window="exponential"` every
     channel weighs in, by its distance. Fixed, learned and exponential LRN
-    are one computation with one set of rules: the parameters in use are
-    the constructor's or the weights' current values, read back as
-    `layer.alpha`, `layer.beta`, `layer.bias` and `layer.window_scale`
-    (`get_config()` holds the constructor's, the weights' starting point).
+    are one computation with one set of rules; `layer.alpha`, `layer.beta`,
+    `layer.bias` and `layer.window_scale` read the values in use (the
+    constructor's, or the weights' current ones), `get_config()` the
+    constructor's, the weights' starting point.
 
-    The layer computes in its dtype policy's compute dtype; half-precision
-    (float16, bfloat16) values are accumulated in float32 and rounded once,
-    so activations whose squares overflow float16 still normalize correctly.
-    A half-precision layer (also `mixed_float16` and `mixed_bfloat16`)
-    computes from its input as the caller gives it, not rounded to its
-    dtype first: a finite float32 input above float16's 65504 is normalized
-    from its float32 value (Keras would cast it to inf, and inf / inf is
-    NaN), and the result rounded once to the layer's dtype.
+    The layer computes in its dtype policy's compute dtype. In half
+    precision (float16, bfloat16, also `mixed_float16` and `mixed_bfloat16`)
+    it accumulates in float32 and rounds the result once to its dtype, from
+    the input as the caller gives it: a finite float32 input above
+    float16's 65504 is normalized from its float32 value (Keras would cast
+    it to inf, and inf / inf is NaN).
 
     Every value of `alpha`, `beta`, `bias` and `window_scale` passes one
-    check against the layer's compute dtype and, for a learned parameter,
-    its weight's dtype: in the constructor (also for `from_config` and the
-    converters), when learned weights are loaded from a `.keras` or legacy
+    check against the compute dtype and, for a learned parameter, its
+    weight's dtype (its logarithm rounded to that dtype, then exponentiated
+    in it, as the layer uses it): in the constructor (also for `from_config`
+    and the converters), when learned weights load from a `.keras` or legacy
     `.h5` file, and in `set_weights`. With `tiny` and `max` the dtype's
-    smallest normal and largest number: `bias` and a nonzero `alpha`
-    between `tiny` and `max / 2`, `beta` at most `max / (2 * -log(tiny))`
-    (3375 in float16, 1.9e36 in float32), `bias ** -beta` and `2 * alpha *
-    beta` (the gradient's factor) at most `max / 2`, `window_scale` at least
-    `1 / -log(smallest normal)` of the compute dtype (0.0115 in float32),
-    below which a neighbour's weight `exp(-1 / window_scale)` underflows. A
-    learned value is checked as the layer uses it: its logarithm rounded to
-    the weight's dtype, then exponentiated in it. Otherwise a `ValueError`
-    names the value and the bound. No accepted configuration and no
-    accepted file turns a finite input into NaN. Results follow the formula
-    while every square and `alpha` times each window's sum are finite in
-    the compute dtype (`|x|` below 1.8e19 in float32 and bfloat16, 1.3e154
-    in float64); beyond that the output is 0, the formula's limit.
+    smallest normal and largest number: `bias` and a nonzero `alpha` from
+    `tiny` to `max / 2`, `beta` at most `max / (2 * -log(tiny))` (3375 in
+    float16, 1.9e36 in float32), `bias ** -beta` and `2 * alpha * beta` (the
+    gradient's factor) at most `max / 2`, `window_scale` at least `1 /
+    -log(tiny)` of the compute dtype (0.0115 in float32; below it a
+    neighbour's weight `exp(-1 / window_scale)` underflows; every bound:
+    [untrusted files and arguments](../guides/saving-and-export.md#untrusted-files-and-arguments-what-they-can-and-cannot-do)).
+    Otherwise a `ValueError` names the value and the bound: no accepted
+    configuration or file turns a finite input into NaN. Results follow the
+    formula while every square and `alpha` times each window's sum are
+    finite (`|x|` below 1.8e19 in float32 and bfloat16, 1.3e154 in
+    float64); beyond, the output is 0, the formula's limit.
 
     Any `size` costs at most what the input holds: a window wider than an
     axis is clamped to it, which changes no result (see
     `keras_lrn.ops.local_response_normalization`). Integer arguments take
     Python or NumPy integers, real ones Python or NumPy integers or floats;
-    bools, and floats as integers, are rejected (the same rule holds in
-    every converter).
+    bools, and floats as integers, are rejected (also by the converters).
 
     Args:
         size: The window length, a positive integer: channels in mode
@@ -114,22 +110,19 @@ class LocalResponseNormalization(keras.layers.Layer):
             divisive normalization. Their released code (github.com/
             MikiMiller95/DivisiveNormalization; the paper's own equation was
             not checked) computes `x**2 / (k * (1 + alpha_p / lambda *
-            sum))**beta`, i.e. `bias = k`, `alpha = k * alpha_p / lambda`,
-            `window_scale = lambda` here, with `x` instead of `x**2` in the
-            numerator and their kernel cut at about 4 lambda channels on
-            each side (this one spans all channels).
+            sum))**beta`: here `bias = k`, `alpha = k * alpha_p / lambda`,
+            `window_scale = lambda`, with `x` as the numerator and a window
+            over all channels (theirs is cut at about 4 lambda per side).
         window_scale: The exponential window's decay length lambda, in
             channels (at least 0.0115 in float32, 0.0014 in float64); only
             with window="exponential".
         groups: The number of equal contiguous channel groups that windows
-            stay inside (mode "across_channels"): the channels split into
-            `groups` groups, each normalized on its own with zero padding
-            at its edges, as AlexNet's two GPU towers were (cuda-convnet ran
-            one LRN layer per tower). Defaults to 1. It must divide the
-            channels (checked at build). Mode "within_channel" takes only
-            1: its windows never leave their channel. No other framework's
-            LRN computes groups > 1, so `to_caffe()` and siblings refuse a
-            grouped layer.
+            stay inside, each normalized on its own with zero padding at its
+            edges, as AlexNet's two GPU towers were (cuda-convnet ran one
+            LRN per tower). Defaults to 1; it must divide the channels
+            (checked at build). Mode "within_channel" takes only 1 (its
+            windows never leave their channel). No other framework's LRN
+            has groups, so `to_caffe()` and siblings refuse groups > 1.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`
             (a float dtype or a policy of one, e.g. "mixed_float16"; any
             other raises a `ValueError` naming `dtype`).
@@ -188,8 +181,7 @@ class LocalResponseNormalization(keras.layers.Layer):
                                          kwargs.get("dtype"))
         arguments = _arguments.validate_arguments(
             size, alpha, beta, bias, mode, data_format, even_window_side,
-            implementation, learnable, window, window_scale, groups,
-        )
+            implementation, learnable, window, window_scale, groups)
         self.groups = arguments["groups"]
         if implementation == "native":
             _dispatch.raise_if_native_unavailable(
@@ -214,10 +206,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         # above 65504 would become inf); `call` rounds the result once
         if self.compute_dtype in _arguments.HALF_PRECISION_DTYPES:
             self.autocast = False
-        self._check_parameters({
-            name: _learned_weights.log_of(self._initial_values[name])
-            for name in self.learned_parameters})
-        self._checked_dtypes = (self.compute_dtype, self.variable_dtype)
+        self._checked_dtypes = None
+        self._check_initial_values()
 
     @property
     def alpha(self):
@@ -242,46 +232,38 @@ class LocalResponseNormalization(keras.layers.Layer):
         return self._value_in_use("window_scale")
 
     def _value_in_use(self, name):
-        weight = self._learned_weights.get(name)
-        if weight is None:
-            return self._initial_values[name]
-        return _learned_weights.python_float(
-            _learned_weights.parameter_from_weight(
-                name, weight.value, self.compute_dtype))
+        return _learned_weights.value_in_use(
+            name, self._initial_values, self._learned_weights,
+            self.compute_dtype)
 
-    def _check_parameters(self, logs, source=None):
-        """The gate for this layer's values in use, the learned ones from
-        their logarithms `logs` (see `_learned_weights.check_values`)."""
-        return _learned_weights.check_values(
-            self._initial_values, logs, self.compute_dtype,
-            self.variable_dtype, source=source)
+    def _check_initial_values(self):
+        """The gate (`_learned_weights.check_values`) for the constructor's
+        values in the layer's dtypes, again only where they changed."""
+        dtypes = (self.compute_dtype, self.variable_dtype)
+        if self._checked_dtypes != dtypes:
+            _learned_weights.check_values(
+                self._initial_values, _learned_weights.initial_logs(
+                    self._initial_values, self.learned_parameters), *dtypes)
+            self._checked_dtypes = dtypes
 
     def build(self, input_shape):
         input_shape = tuple(input_shape)
         _arguments.validate_input(
-            input_shape, self.compute_dtype, self.mode, self.data_format
-        )
-        initial = self._initial_values
+            input_shape, self.compute_dtype, self.mode, self.data_format)
         # the dtype policy may have changed since the constructor (checked
         # only then: a fixed layer built inside `torch.compile` runs no NumPy)
-        if self._checked_dtypes != (self.compute_dtype, self.variable_dtype):
-            self._check_parameters({
-                name: _learned_weights.log_of(initial[name])
-                for name in self.learned_parameters})
-            self._checked_dtypes = (self.compute_dtype, self.variable_dtype)
+        self._check_initial_values()
         _arguments.validate_groups_divide_channels(
             input_shape, self.groups, self.data_format)
         if self.implementation == "native":
             _dispatch.raise_if_native_unavailable(
                 self.mode, self.size, self.data_format, input_shape,
-                self.compute_dtype,
-            )
+                self.compute_dtype)
         rank = len(input_shape)
         if self.mode == "across_channels":
             channel_axis = -1 if self.data_format == "channels_last" else 1
             self.input_spec = keras.layers.InputSpec(
-                ndim=rank, axes={channel_axis: input_shape[channel_axis]}
-            )
+                ndim=rank, axes={channel_axis: input_shape[channel_axis]})
         else:
             self.input_spec = keras.layers.InputSpec(ndim=rank)
         if not self.learned_parameters:
@@ -292,34 +274,20 @@ class LocalResponseNormalization(keras.layers.Layer):
         # first creates the weights, the others find them.
         with _BUILD_LOCK:
             if not self._learned_weights:
-                self._learned_weights = {
-                    name: self.add_weight(
-                        name=name, shape=(), autocast=False,
-                        initializer=keras.initializers.Constant(
-                            np.float64(_learned_weights.log_of(
-                                initial[name]))),
-                    )
-                    for name in self.learned_parameters
-                }
+                self._learned_weights = _learned_weights.create_weights(
+                    self.add_weight, self._initial_values,
+                    self.learned_parameters)
 
     def call(self, inputs):
-        values = dict(self._initial_values)
-        for name, weight in self._learned_weights.items():
-            values[name] = _learned_weights.parameter_from_weight(
-                name, weight, self.compute_dtype)
+        values = _learned_weights.values_in_use(
+            self._initial_values, self._learned_weights, self.compute_dtype)
         with _dispatch.op_name_scope(self.name):
             outputs = _operation.normalize(
-                inputs,
-                size=self.size,
-                mode=self.mode,
+                inputs, size=self.size, mode=self.mode,
                 data_format=self.data_format,
                 even_window_side=self.even_window_side,
-                implementation=self.implementation,
-                window=self.window,
-                learned=self.learned_parameters,
-                groups=self.groups,
-                **values,
-            )
+                implementation=self.implementation, window=self.window,
+                learned=self.learned_parameters, groups=self.groups, **values)
         # a half-precision layer receives its input as the caller gave it
         # (see the constructor) and rounds the result once, here
         return keras.ops.cast(outputs, self.compute_dtype)
@@ -368,20 +336,14 @@ class LocalResponseNormalization(keras.layers.Layer):
         try:
             self._check_weights(weights, "loaded from the file")
         except ValueError:
-            for name, weight in self._learned_weights.items():
-                weight.assign(
-                    _learned_weights.log_of(self._initial_values[name]))
+            _learned_weights.reset_weights(
+                self._learned_weights, self._initial_values)
             raise
 
     def _check_weights(self, weights, source):
-        if not weights:
-            return
-        logs = _learned_weights.stored_logs(
-            self._learned_weights, weights, self.name, source)
-        self._check_parameters(logs, source=(
-            f"the weights of layer '{self.name}' {source}, which hold "
-            + ", ".join(f"log({name})={value!r}"
-                        for name, value in logs.items())))
+        _learned_weights.check_stored(
+            weights, self._learned_weights, self._initial_values,
+            self.compute_dtype, self.variable_dtype, self.name, source)
 
     def compute_output_shape(self, input_shape):
         return input_shape
@@ -401,8 +363,7 @@ class LocalResponseNormalization(keras.layers.Layer):
         # keras.Input fails here, not at predict
         _arguments.validate_input(
             _arguments.static_shape(inputs), inputs.dtype, self.mode,
-            self.data_format,
-        )
+            self.data_format)
         return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
 
     def get_config(self):
@@ -412,18 +373,13 @@ class LocalResponseNormalization(keras.layers.Layer):
         `window_scale`."""
         config = super().get_config()
         initial = self._initial_values
-        config.update(
-            {
-                "size": self.size,
-                "alpha": initial["alpha"],
-                "beta": initial["beta"],
-                "bias": initial["bias"],
-                "mode": self.mode,
-                "data_format": self.data_format,
-                "even_window_side": self.even_window_side,
-                "implementation": self.implementation,
-            }
-        )
+        config.update({
+            "size": self.size, "alpha": initial["alpha"],
+            "beta": initial["beta"], "bias": initial["bias"],
+            "mode": self.mode, "data_format": self.data_format,
+            "even_window_side": self.even_window_side,
+            "implementation": self.implementation,
+        })
         # only where they differ from the defaults: files saved with
         # default settings keep the config of release 0.1.0
         for name, value, default in (
@@ -448,8 +404,8 @@ class LocalResponseNormalization(keras.layers.Layer):
                 raise ValueError(str(error)) from error.__context__
             raise
 
-    # Converters from other frameworks' hyperparameters. Each goes through a
-    # row of `conventions.CONVENTIONS`; `**kwargs` are layer arguments.
+    # Converters from and to other frameworks' hyperparameters, through a row
+    # of `conventions.CONVENTIONS`; `**kwargs` are layer arguments.
 
     @classmethod
     def from_tensorflow(cls, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
@@ -460,9 +416,8 @@ class LocalResponseNormalization(keras.layers.Layer):
         depth_radius + 1`) and applies `alpha` per term. The defaults are
         TensorFlow's.
         """
-        return cls._from_convention(
-            "tensorflow", depth_radius, alpha, beta, bias, kwargs
-        )
+        return cls(**conventions.layer_arguments(
+            "tensorflow", depth_radius, alpha, beta, bias, kwargs))
 
     @classmethod
     def from_caffe(cls, local_size: int = 5, alpha: float = 1.0, beta: float = 0.75,
@@ -474,17 +429,9 @@ class LocalResponseNormalization(keras.layers.Layer):
         `local_size x local_size` box (alpha divided by `local_size ** 2`)
         and fixes k at 1: another `k` is ignored with a warning.
         """
-        if (not isinstance(norm_region, str)
-                or norm_region not in conventions.CAFFE_NORM_REGIONS):
-            raise ValueError(
-                "Argument `norm_region` must be one of "
-                f"{tuple(conventions.CAFFE_NORM_REGIONS)}. "
-                f"Received: norm_region={norm_region!r}"
-            )
-        return cls._from_convention(
-            conventions.CAFFE_NORM_REGIONS[norm_region], local_size, alpha,
-            beta, k, kwargs,
-        )
+        return cls(**conventions.layer_arguments(
+            conventions.caffe_convention(norm_region), local_size, alpha,
+            beta, k, kwargs))
 
     @classmethod
     def from_torch(cls, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0,
@@ -492,73 +439,38 @@ class LocalResponseNormalization(keras.layers.Layer):
         """The layer `torch.nn.LocalResponseNorm(size, alpha, beta, k)`
         computes: alpha divided by `size`, and for an even `size` the extra
         element of the window before the centre."""
-        return cls._from_convention("torch", size, alpha, beta, k, kwargs)
+        return cls(**conventions.layer_arguments(
+            "torch", size, alpha, beta, k, kwargs))
 
     @classmethod
     def from_onnx(cls, size: int, alpha: float = 1e-4, beta: float = 0.75, bias: float = 1.0,
                   **kwargs):
         """The layer ONNX's `LRN` operator computes: alpha divided by
         `size`, and for an even `size` the extra element after the centre."""
-        return cls._from_convention("onnx", size, alpha, beta, bias, kwargs)
-
-    @classmethod
-    def _from_convention(cls, convention, window, alpha, beta, bias, kwargs):
-        arguments = conventions.to_canonical(
-            conventions.CONVENTIONS[convention], window, alpha, beta, bias
-        )
-        overlap = sorted(set(arguments) & set(kwargs))
-        if overlap:
-            raise ValueError(
-                f"Arguments {overlap} are set by the converter from "
-                f"{conventions.CONVENTIONS[convention].name} and cannot be "
-                f"passed as well. Received: {kwargs}"
-            )
-        return cls(**arguments, **kwargs)
+        return cls(**conventions.layer_arguments(
+            "onnx", size, alpha, beta, bias, kwargs))
 
     def to_tensorflow(self):
         """Arguments of `tf.nn.local_response_normalization` (`depth_radius`,
         `bias`, `alpha`, `beta`) that compute this layer's mapping."""
-        return self._to_convention("tensorflow")
+        return conventions.framework_arguments("tensorflow", self)
 
     def to_caffe(self):
         """Caffe `lrn_param` fields (`local_size`, `alpha`, `beta`, `k`,
         `norm_region`) that compute this layer's mapping."""
-        return self._to_convention(
-            "caffe_across_channels"
-            if self.mode == "across_channels"
-            else "caffe_within_channel"
-        )
+        return conventions.framework_arguments(
+            "caffe_across_channels" if self.mode == "across_channels"
+            else "caffe_within_channel", self)
 
     def to_torch(self):
         """Arguments of `torch.nn.LocalResponseNorm` (`size`, `alpha`,
         `beta`, `k`) that compute this layer's mapping."""
-        return self._to_convention("torch")
+        return conventions.framework_arguments("torch", self)
 
     def to_onnx(self):
         """Attributes of ONNX's `LRN` (`size`, `alpha`, `beta`, `bias`) that
         compute this layer's mapping."""
-        return self._to_convention("onnx")
-
-    def _to_convention(self, convention):
-        if self.learned_parameters or self.window != "box":
-            raise ValueError(
-                f"{conventions.CONVENTIONS[convention].name}'s LRN has fixed "
-                "hyperparameters and a box window: it cannot express this "
-                "layer. Received: layer with "
-                f"learnable={self.learnable!r}, window={self.window!r}"
-            )
-        if self.groups != 1:
-            raise ValueError(
-                f"{conventions.CONVENTIONS[convention].name}'s LRN has no "
-                "channel groups (its window spans every channel): it cannot "
-                "express this layer. Use one ungrouped LRN per group of "
-                "channels, as cuda-convnet did. Received: layer with "
-                f"groups={self.groups!r}"
-            )
-        return conventions.from_canonical(
-            conventions.CONVENTIONS[convention], self.size, self.alpha,
-            self.beta, self.bias, self.mode, self.even_window_side,
-        )
+        return conventions.framework_arguments("onnx", self)
 
 
 LRN = LocalResponseNormalization

@@ -84,3 +84,58 @@ def test_weights_as_numpy_reads_bfloat16_through_float32(float64):
     assert [array.dtype for array in arrays] == [
         np.float32, np.float16, np.float64]
     assert [float(array) for array in arrays] == [-1.5, -1.5, -1.5]
+
+
+def test_initial_logs_are_the_logs_of_the_learned_ones_only():
+    initial = {"alpha": 1e-4, "beta": 0.75, "bias": 2.0, "window_scale": 3.0}
+    assert _learned_weights.initial_logs(initial, ("bias", "alpha")) == {
+        "bias": math.log(2.0), "alpha": math.log(1e-4)}
+    assert _learned_weights.initial_logs(initial, ()) == {}
+
+
+def test_created_weights_start_at_the_logs_and_read_back_the_values(float64):
+    owner = keras.layers.Layer(dtype="float32")
+    initial = {"alpha": 1e-4, "beta": 0.75, "bias": 2.0, "window_scale": None}
+    weights = _learned_weights.create_weights(
+        owner.add_weight, initial, ("alpha", "bias"))
+    assert list(weights) == ["alpha", "bias"]
+    assert [weight.name for weight in owner.weights] == ["alpha", "bias"]
+    for name, weight in weights.items():
+        assert tuple(weight.shape) == () and weight.trainable
+        assert float(keras.ops.convert_to_numpy(weight.value)) == float(
+            np.float32(math.log(initial[name])))
+    values = _learned_weights.values_in_use(initial, weights, "float32")
+    assert values["beta"] == 0.75 and values["window_scale"] is None
+    rtol = EPS["float32"] * (abs(math.log(1e-4)) + 2)
+    for name in ("alpha", "bias"):
+        assert float(keras.ops.convert_to_numpy(values[name])) == (
+            pytest.approx(initial[name], rel=rtol))
+        assert _learned_weights.value_in_use(
+            name, initial, weights, "float32") == pytest.approx(
+                initial[name], rel=rtol)
+    assert _learned_weights.value_in_use("beta", initial, weights,
+                                         "float32") == 0.75
+    weights["bias"].assign(5.0)
+    assert _learned_weights.value_in_use(
+        "bias", initial, weights, "float32") == pytest.approx(
+            math.exp(5.0), rel=EPS["float32"] * 7)
+    _learned_weights.reset_weights(weights, initial)
+    assert float(keras.ops.convert_to_numpy(weights["bias"].value)) == float(
+        np.float32(math.log(2.0)))
+
+
+def test_check_stored_names_the_layer_the_source_and_every_log():
+    initial = {"alpha": 1e-4, "beta": 0.75, "bias": 2.0, "window_scale": None}
+    names = ("alpha", "bias")
+    check = lambda weights: _learned_weights.check_stored(  # noqa: E731
+        weights, names, initial, "float32", "float32", "lrn",
+        "loaded from the file")
+    assert check([]) is None
+    check([np.float32(math.log(1e-3)), np.float32(math.log(3.0))])
+    # exp(-100) is below float32's smallest normal, 1.18e-38
+    with pytest.raises(ValueError, match=(
+            r"weights of layer 'lrn' loaded from the file, which hold "
+            r"log\(alpha\)=-2\.0, log\(bias\)=-100\.0")):
+        check([np.float32(-2.0), np.float32(-100.0)])
+    with pytest.raises(ValueError, match=r"weight `bias` .*must be a float"):
+        check([np.float32(-2.0), np.int64(1)])
