@@ -48,10 +48,10 @@ def _passes(structure, shifted=False, primitives=_formula.KERAS_PRIMITIVES):
     return forward_pass, backward_pass
 
 
-# TensorFlow's passes total the parameter gradients as one fused reduction
-# (`_formula.totals_over_first_axis`).
+# TensorFlow's passes total the parameter gradients by matrix-vector
+# products (`_formula.totals_by_row_products`).
 TENSORFLOW_PRIMITIVES = dataclasses.replace(
-    _formula.KERAS_PRIMITIVES, totals=_formula.totals_over_first_axis)
+    _formula.KERAS_PRIMITIVES, totals=_formula.totals_by_row_products)
 
 
 @functools.lru_cache(maxsize=256)

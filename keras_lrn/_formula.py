@@ -26,7 +26,7 @@ from keras_lrn import _windows
 
 __all__ = ["BETA_PATHS", "KERAS_PRIMITIVES", "Primitives", "Structure",
            "backward", "beta_path_of", "beta_power", "coefficients",
-           "constant_coefficients", "forward", "totals_over_first_axis"]
+           "constant_coefficients", "forward", "totals_by_row_products"]
 
 # Betas with a power of their own in `beta_power`; other fixed betas, and
 # learned ones, are a runtime value of one general path.
@@ -60,16 +60,22 @@ class Primitives:
                                                  for term in terms])
 
 
-def totals_over_first_axis(terms):
-    """`Primitives.totals` as one reduction: each tensor summed over its
-    first axis, then the stacked partial sums over the rest. Under XLA on
-    the CPU the first reductions fuse with the elementwise terms they sum,
-    where a whole-tensor sum of each term stores the term and reads it
-    again (TensorFlow; JAX's XLA runs the stacked form slower:
+def totals_by_row_products(terms):
+    """`Primitives.totals` as products: each tensor's rows (its last axis)
+    summed by a matrix-vector product with ones, then the row sums. Under
+    XLA on the CPU each product fuses with the elementwise term it sums
+    into one vectorized loop, where a reduction of the term over all or
+    some of its axes runs slower (TensorFlow's compiled passes use it;
     benchmarks/learned_results.md)."""
-    partial = ops.stack([ops.sum(term, axis=0) for term in terms])
-    return ops.unstack(
-        ops.sum(partial, axis=tuple(range(1, len(partial.shape)))))
+    totals = []
+    for term in terms:
+        length = term.shape[-1]
+        if length is None:
+            length = ops.shape(term)[-1]
+        rows = ops.reshape(term, (-1, length))
+        totals.append(ops.sum(ops.matmul(
+            rows, ops.ones((length,), dtype=term.dtype))))
+    return totals
 
 
 KERAS_PRIMITIVES = Primitives(

@@ -72,7 +72,7 @@ def test_beta_power_holds_with_primitives_that_write_in_place(rng, beta):
 
 @pytest.mark.parametrize("beta", [0.75, 0.6])
 @pytest.mark.parametrize("learned", [(), ("alpha", "beta", "bias")])
-@pytest.mark.parametrize("totals", ["separate", "over_first_axis"])
+@pytest.mark.parametrize("totals", ["separate", "by_row_products"])
 def test_forward_and_backward_match_the_reference(rng, float64, beta,
                                                   learned, totals):
     shape = (2, 3, 3, 6)
@@ -93,9 +93,9 @@ def test_forward_and_backward_match_the_reference(rng, float64, beta,
     np.testing.assert_allclose(keras.ops.convert_to_numpy(y), expected,
                                rtol=1e-12)
     primitives = _formula.KERAS_PRIMITIVES
-    if totals == "over_first_axis":  # TensorFlow's (keras_lrn._compilation)
+    if totals == "by_row_products":  # TensorFlow's (keras_lrn._compilation)
         primitives = dataclasses.replace(
-            primitives, totals=_formula.totals_over_first_axis)
+            primitives, totals=_formula.totals_by_row_products)
     dx, dc = _formula.backward(xt, keras.ops.convert_to_tensor(upstream),
                                residual, c, structure, primitives)
 
@@ -120,3 +120,20 @@ def test_forward_and_backward_match_the_reference(rng, float64, beta,
         numeric = (loss(**{name: value + h}) - loss(**{name: value - h})) / (
             2 * h)
         assert dc[slot] == pytest.approx(numeric, rel=1e-5)
+
+
+@pytest.mark.tensorflow
+def test_totals_by_row_products_with_an_unknown_last_axis(rng):
+    # channels_first inputs traced with unknown spatial lengths: the rows'
+    # length is known only when the graph runs
+    import tensorflow as tf
+
+    terms = [rng.normal(size=(2, 3, 4, 5)) for _ in range(3)]
+
+    @tf.function(input_signature=[tf.TensorSpec((None, 3, None, None),
+                                                tf.float64)] * 3)
+    def totals(*values):
+        return tf.stack(_formula.totals_by_row_products(list(values)))
+
+    np.testing.assert_allclose(totals(*terms).numpy(),
+                               [np.sum(term) for term in terms], rtol=1e-13)
