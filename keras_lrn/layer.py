@@ -116,22 +116,15 @@ class LocalResponseNormalization(keras.layers.Layer):
           (learned parameters, exponential window).
     """
 
-    def __init__(
-        self,
-        size: int = 5,
-        alpha: float = 1e-4,
-        beta: float = 0.75,
-        bias: float = 2.0,
-        mode: str = "across_channels",
-        data_format: str | None = None,
-        even_window_side: str = "after",
-        implementation: str = "auto",
-        learnable: bool | list[str] | tuple[str, ...] = False,
-        window: str = "box",
-        window_scale: float | None = None,
-        groups: int = 1,
-        **kwargs,
-    ):
+    def __init__(self, size: int = 5, alpha: float = 1e-4,
+                 beta: float = 0.75, bias: float = 2.0,
+                 mode: str = "across_channels",
+                 data_format: str | None = None,
+                 even_window_side: str = "after",
+                 implementation: str = "auto",
+                 learnable: bool | list[str] | tuple[str, ...] = False,
+                 window: str = "box", window_scale: float | None = None,
+                 groups: int = 1, **kwargs):
         _arguments.raise_for_convention_keywords(kwargs)
         super().__init__(**kwargs)
         _arguments.validate_dtype_policy(self.dtype_policy,
@@ -168,8 +161,7 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     @property
     def alpha(self):
-        """The alpha in use: the constructor's, or a learned weight's
-        current value."""
+        """The alpha in use: the constructor's, or the learned weight's."""
         return self._value_in_use("alpha")
 
     @property
@@ -184,8 +176,7 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     @property
     def window_scale(self):
-        """The exponential window's scale in use (see `alpha`); `None` for
-        a box window."""
+        """The window_scale in use (see `alpha`); `None` for a box window."""
         return self._value_in_use("window_scale")
 
     def _value_in_use(self, name):
@@ -250,18 +241,12 @@ class LocalResponseNormalization(keras.layers.Layer):
         return keras.ops.cast(outputs, self.compute_dtype)
 
     def load_own_variables(self, store):
-        """Loads the learned weights of a `.keras` file, after checking
-        them.
-
-        Each weight holds the logarithm of its parameter: it must be one
-        float (not an integer or a bool) whose parameter, computed as the
-        layer computes it, passes the layer's one check
-        (`_value_gate.validate_for_compute_dtype`), so that no file can make
-        the layer return NaN or inflate its input.
-
-        Raises:
-            ValueError: naming the weight, the file's value and the bound.
-        """
+        """Loads the learned weights of a `.keras` file after checking that
+        each (its parameter's logarithm) is one float, not an integer or a
+        bool, whose parameter, computed as the layer computes it, passes
+        the one value check (`_value_gate.validate_for_compute_dtype`); a
+        `ValueError` names a refused weight, the file's value and the
+        bound."""
         weights = [store[str(index)]
                    for index in range(len(self._learned_weights))
                    if str(index) in store]
@@ -271,23 +256,18 @@ class LocalResponseNormalization(keras.layers.Layer):
     def set_weights(self, weights):
         """Sets the learned weights (the logarithms of the learned
         parameters, in `weights` order) after the checks of
-        `load_own_variables`.
-
-        Raises:
-            ValueError: naming the weight, its value and the bound.
-        """
+        `load_own_variables`; a `ValueError` names a refused weight, its
+        value and the bound."""
         if len(weights) == len(self._learned_weights):
             self._check_weights(weights, "given to set_weights")
         super().set_weights(weights)
 
     def finalize_state(self):
-        """Checks the learned weights a legacy `.h5` file gave the layer.
-
+        """Checks the learned weights a legacy `.h5` file gave the layer:
         Keras's `.h5` loader (`keras.models.load_model` and
-        `model.load_weights`) assigns each weight, then calls this: weights
+        `model.load_weights`) assigns each weight, then calls this; weights
         that fail the checks of `load_own_variables` are reset to the
-        constructor's values and a `ValueError` names them.
-        """
+        constructor's values and a `ValueError` names them."""
         weights = _learned_weights.weights_as_numpy(
             self._learned_weights.values())
         try:
@@ -310,17 +290,15 @@ class LocalResponseNormalization(keras.layers.Layer):
         # unknown rank (a tf.function traced with TensorSpec(None)) gets
         # our message, which says rank, instead of TensorFlow's as_list(),
         # and a 2-D input ours, which says what to do
-        _arguments.validate_input(
-            _arguments.static_shape(arg_0), arg_0.dtype, self.mode,
-            self.data_format)
+        _arguments.validate_input(_arguments.static_shape(arg_0),
+                                  arg_0.dtype, self.mode, self.data_format)
         super()._assert_input_compatibility(arg_0)
 
     def compute_output_spec(self, inputs):
         # checks the input's dtype when the model is built: an integer
         # keras.Input fails here, not at predict
-        _arguments.validate_input(
-            _arguments.static_shape(inputs), inputs.dtype, self.mode,
-            self.data_format)
+        _arguments.validate_input(_arguments.static_shape(inputs),
+                                  inputs.dtype, self.mode, self.data_format)
         return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
 
     def get_config(self):
@@ -330,21 +308,18 @@ class LocalResponseNormalization(keras.layers.Layer):
         `window_scale`."""
         config = super().get_config()
         initial = self._initial_values
-        config.update({
-            "size": self.size, "alpha": initial["alpha"],
-            "beta": initial["beta"], "bias": initial["bias"],
-            "mode": self.mode, "data_format": self.data_format,
-            "even_window_side": self.even_window_side,
-            "implementation": self.implementation,
-        })
+        config.update(
+            size=self.size, alpha=initial["alpha"], beta=initial["beta"],
+            bias=initial["bias"], mode=self.mode, data_format=self.data_format,
+            even_window_side=self.even_window_side,
+            implementation=self.implementation)
         # only where they differ from the defaults: files saved with
         # default settings keep the config of release 0.1.0
         for name, value, default in (
-            ("learnable", self.learnable, False),
-            ("window", self.window, "box"),
-            ("window_scale", initial["window_scale"], None),
-            ("groups", self.groups, 1),
-        ):
+                ("learnable", self.learnable, False),
+                ("window", self.window, "box"),
+                ("window_scale", initial["window_scale"], None),
+                ("groups", self.groups, 1)):
             if value != default:
                 config[name] = value
         return config
@@ -367,12 +342,9 @@ class LocalResponseNormalization(keras.layers.Layer):
     @classmethod
     def from_tensorflow(cls, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
                         beta: float = 0.5, **kwargs):
-        """The layer `tf.nn.local_response_normalization` computes.
-
-        TensorFlow names the window by its radius (`size = 2 *
-        depth_radius + 1`) and applies `alpha` per term. The defaults are
-        TensorFlow's.
-        """
+        """The layer `tf.nn.local_response_normalization` computes: its
+        window has `size = 2 * depth_radius + 1`, its `alpha` applies per
+        term, and the defaults are TensorFlow's."""
         return cls(**conventions.layer_arguments(
             "tensorflow", depth_radius, alpha, beta, bias, kwargs))
 
