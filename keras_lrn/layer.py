@@ -29,53 +29,23 @@ class LocalResponseNormalization(keras.layers.Layer):
     holds `size` positions along every spatial axis of the same channel (a
     `size x size` box on images: Caffe's WITHIN_CHANNEL).
 
-    The defaults are AlexNet's published hyperparameters (section 3.3 of the
-    paper: n=5, alpha=1e-4, beta=0.75, k=2), so `LocalResponseNormalization()`
-    is AlexNet's LRN. `alpha` multiplies each squared term, as in the paper
-    and TensorFlow. Caffe, PyTorch and ONNX divide their alpha by the window
-    and TensorFlow names the window by its radius: build the layer from their
+    The defaults are AlexNet's (section 3.3 of the paper: n=5, alpha=1e-4,
+    beta=0.75, k=2), so `LocalResponseNormalization()` is AlexNet's LRN.
+    `alpha` multiplies each squared term, as in the paper and TensorFlow;
+    Caffe, PyTorch and ONNX divide their alpha by the window and TensorFlow
+    names the window by its radius: build the layer from their
     hyperparameters with `from_caffe`, `from_torch`, `from_onnx` or
-    `from_tensorflow`, and get theirs back with `to_caffe()` and siblings.
+    `from_tensorflow`, and get theirs back with `to_caffe()` and siblings
+    ([conventions](../guides/conventions.md)).
 
-    With `learnable`, alpha, beta, bias (and the exponential window's
-    `window_scale`) are trainable weights; with `window="exponential"` every
-    channel weighs in, by its distance. Fixed, learned and exponential LRN
-    are one computation with one set of rules; `layer.alpha`, `layer.beta`,
-    `layer.bias` and `layer.window_scale` read the values in use (the
-    constructor's, or the weights' current ones), `get_config()` the
-    constructor's, the weights' starting point.
-
-    The layer computes in its dtype policy's compute dtype. In half
-    precision (float16, bfloat16, also `mixed_float16` and `mixed_bfloat16`)
-    it accumulates in float32 and rounds the result once to its dtype, from
-    the input as the caller gives it: a finite float32 input above
-    float16's 65504 is normalized from its float32 value (Keras would cast
-    it to inf, and inf / inf is NaN).
-
-    Every value of `alpha`, `beta`, `bias` and `window_scale` passes one
-    check against the compute dtype and, for a learned parameter, its
-    weight's dtype (its logarithm rounded to that dtype, then exponentiated
-    in it, as the layer uses it): in the constructor (also for `from_config`
-    and the converters), when learned weights load from a `.keras` or legacy
-    `.h5` file, and in `set_weights`. With `tiny` and `max` the dtype's
-    smallest normal and largest number: `bias` and a nonzero `alpha` from
-    `tiny` to `max / 2`, `beta` at most `max / (2 * -log(tiny))` (3375 in
-    float16, 1.9e36 in float32), `bias ** -beta` and `2 * alpha * beta` (the
-    gradient's factor) at most `max / 2`, `window_scale` at least `1 /
-    -log(tiny)` of the compute dtype (0.0115 in float32; below it a
-    neighbour's weight `exp(-1 / window_scale)` underflows; every bound:
-    [untrusted files and arguments](../guides/saving-and-export.md#untrusted-files-and-arguments-what-they-can-and-cannot-do)).
-    Otherwise a `ValueError` names the value and the bound: no accepted
-    configuration or file turns a finite input into NaN. Results follow the
-    formula while every square and `alpha` times each window's sum are
-    finite (`|x|` below 1.8e19 in float32 and bfloat16, 1.3e154 in
-    float64); beyond, the output is 0, the formula's limit.
-
-    Any `size` costs at most what the input holds: a window wider than an
-    axis is clamped to it, which changes no result (see
-    `keras_lrn.ops.local_response_normalization`). Integer arguments take
-    Python or NumPy integers, real ones Python or NumPy integers or floats;
-    bools, and floats as integers, are rejected (also by the converters).
+    The layer computes in its dtype policy's compute dtype; half precision
+    accumulates in float32 and rounds once ([precision and
+    dtypes](../guides/computation.md#precision-dtypes-and-non-finite-inputs)).
+    Every `alpha`, `beta`, `bias` and `window_scale` (argument, config or
+    stored weight) passes one check against the compute dtype: a value out
+    of bounds raises a `ValueError` naming it and the bound, and no accepted
+    configuration or file turns a finite input into NaN (every rule and
+    bound: [untrusted files and arguments](../guides/saving-and-export.md#untrusted-files-and-arguments-what-they-can-and-cannot-do)).
 
     Args:
         size: The window length, a positive integer: channels in mode
@@ -91,38 +61,30 @@ class LocalResponseNormalization(keras.layers.Layer):
             holds the window's extra element: "after" (default; TensorFlow's
             SAME padding and ONNX) or "before" (PyTorch).
         implementation: "auto" (default) picks the fastest exact path;
-            "native" calls `tf.nn.local_response_normalization` and raises a
-            `ValueError` where that op cannot compute the layer (other
-            backends, modes, ranks, layouts, even sizes, float64);
-            "portable" always uses the `keras.ops` implementation.
-        learnable: False (default: fixed hyperparameters), True (alpha,
-            beta and bias become trainable weights of those names), or a
-            list or tuple of the names from ("alpha", "beta", "bias",
-            "window_scale") to learn ("window_scale" only with
-            window="exponential"; the paper learns all four). Each weight
-            holds the logarithm of its parameter, initialized from the
-            constructor's value, so the parameter stays > 0 and an
-            optimizer moves it by factors (alpha from 1e-4 to 1e-1 is 6.9
-            in the weight).
+            "portable" always uses the `keras.ops` implementation; "native"
+            calls `tf.nn.local_response_normalization` and raises a
+            `ValueError` where that op cannot compute the layer
+            ([implementations](../guides/computation.md#implementations)).
+        learnable: False (default), True (alpha, beta and bias become
+            trainable weights of those names), or a list or tuple of the
+            names from ("alpha", "beta", "bias", "window_scale") to learn
+            ("window_scale" only with window="exponential"). Each weight
+            holds its parameter's logarithm, starting at the constructor's
+            value ([learned LRN](../guides/learned-lrn.md)).
         window: "box" (default: `size` neighbours) or "exponential": across
             channels, every channel c' weighs `exp(-|c - c'| / window_scale)`
-            (1 at distance 0; `size` is unused), Miller, Chung & Miller's
-            divisive normalization. Their released code (github.com/
-            MikiMiller95/DivisiveNormalization; the paper's own equation was
-            not checked) computes `x**2 / (k * (1 + alpha_p / lambda *
-            sum))**beta`: here `bias = k`, `alpha = k * alpha_p / lambda`,
-            `window_scale = lambda`, with `x` as the numerator and a window
-            over all channels (theirs is cut at about 4 lambda per side).
-        window_scale: The exponential window's decay length lambda, in
-            channels (at least 0.0115 in float32, 0.0014 in float64); only
-            with window="exponential".
+            (`size` is unused): Miller, Chung & Miller's divisive
+            normalization, their parameters mapped in [learned
+            LRN](../guides/learned-lrn.md).
+        window_scale: The exponential window's decay length, in channels
+            (at least 0.0115 in float32, 0.0014 in float64); only with
+            window="exponential".
         groups: The number of equal contiguous channel groups that windows
-            stay inside, each normalized on its own with zero padding at its
-            edges, as AlexNet's two GPU towers were (cuda-convnet ran one
-            LRN per tower). Defaults to 1; it must divide the channels
-            (checked at build). Mode "within_channel" takes only 1 (its
-            windows never leave their channel). No other framework's LRN
-            has groups, so `to_caffe()` and siblings refuse groups > 1.
+            stay inside, as AlexNet's two GPU towers were ([grouped
+            LRN](../guides/distributed.md#grouped-lrn-the-towers-normalization)).
+            Defaults to 1; it must divide the channels (checked at build).
+            Mode "within_channel" takes only 1, and `to_caffe()` and
+            siblings refuse groups > 1.
         **kwargs: Base layer keyword arguments, such as `name` and `dtype`
             (a float dtype or a policy of one, e.g. "mixed_float16"; any
             other raises a `ValueError` naming `dtype`).
@@ -147,34 +109,22 @@ class LocalResponseNormalization(keras.layers.Layer):
     2e-05
 
     Reference:
-        - [Miller, Chung and Miller, Divisive Feature Normalization
-          Improves Image Recognition Performance in AlexNet, ICLR 2022](
-          https://openreview.net/forum?id=aOX3a9q3RVV) (learned parameters,
-          exponential window)
-        - [Krizhevsky, Sutskever and Hinton, ImageNet Classification with
-          Deep Convolutional Neural Networks, NeurIPS 2012, section 3.3](
-          https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks)
-        - [Jarrett et al., What is the best Multi-Stage Architecture for
-          Object Recognition?, ICCV 2009](
-          https://doi.org/10.1109/ICCV.2009.5459469)
+        - [Krizhevsky et al., 2012](https://papers.nips.cc/paper/4824-imagenet-classification-with-deep-convolutional-neural-networks),
+          section 3.3.
+        - [Jarrett et al., 2009](https://doi.org/10.1109/ICCV.2009.5459469).
+        - [Miller et al., 2022](https://openreview.net/forum?id=aOX3a9q3RVV)
+          (learned parameters, exponential window).
     """
 
-    def __init__(
-        self,
-        size: int = 5,
-        alpha: float = 1e-4,
-        beta: float = 0.75,
-        bias: float = 2.0,
-        mode: str = "across_channels",
-        data_format: str | None = None,
-        even_window_side: str = "after",
-        implementation: str = "auto",
-        learnable: bool | list[str] | tuple[str, ...] = False,
-        window: str = "box",
-        window_scale: float | None = None,
-        groups: int = 1,
-        **kwargs,
-    ):
+    def __init__(self, size: int = 5, alpha: float = 1e-4,
+                 beta: float = 0.75, bias: float = 2.0,
+                 mode: str = "across_channels",
+                 data_format: str | None = None,
+                 even_window_side: str = "after",
+                 implementation: str = "auto",
+                 learnable: bool | list[str] | tuple[str, ...] = False,
+                 window: str = "box", window_scale: float | None = None,
+                 groups: int = 1, **kwargs):
         _arguments.raise_for_convention_keywords(kwargs)
         super().__init__(**kwargs)
         _arguments.validate_dtype_policy(self.dtype_policy,
@@ -211,8 +161,7 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     @property
     def alpha(self):
-        """The alpha in use: the constructor's, or a learned weight's
-        current value."""
+        """The alpha in use: the constructor's, or the learned weight's."""
         return self._value_in_use("alpha")
 
     @property
@@ -227,8 +176,7 @@ class LocalResponseNormalization(keras.layers.Layer):
 
     @property
     def window_scale(self):
-        """The exponential window's scale in use (see `alpha`); `None` for
-        a box window."""
+        """The window_scale in use (see `alpha`); `None` for a box window."""
         return self._value_in_use("window_scale")
 
     def _value_in_use(self, name):
@@ -293,18 +241,12 @@ class LocalResponseNormalization(keras.layers.Layer):
         return keras.ops.cast(outputs, self.compute_dtype)
 
     def load_own_variables(self, store):
-        """Loads the learned weights of a `.keras` file, after checking
-        them.
-
-        Each weight holds the logarithm of its parameter: it must be one
-        float (not an integer or a bool) whose parameter, computed as the
-        layer computes it, passes the layer's one check
-        (`_value_gate.validate_for_compute_dtype`), so that no file can make
-        the layer return NaN or inflate its input.
-
-        Raises:
-            ValueError: naming the weight, the file's value and the bound.
-        """
+        """Loads the learned weights of a `.keras` file after checking that
+        each (its parameter's logarithm) is one float, not an integer or a
+        bool, whose parameter, computed as the layer computes it, passes
+        the one value check (`_value_gate.validate_for_compute_dtype`); a
+        `ValueError` names a refused weight, the file's value and the
+        bound."""
         weights = [store[str(index)]
                    for index in range(len(self._learned_weights))
                    if str(index) in store]
@@ -314,23 +256,18 @@ class LocalResponseNormalization(keras.layers.Layer):
     def set_weights(self, weights):
         """Sets the learned weights (the logarithms of the learned
         parameters, in `weights` order) after the checks of
-        `load_own_variables`.
-
-        Raises:
-            ValueError: naming the weight, its value and the bound.
-        """
+        `load_own_variables`; a `ValueError` names a refused weight, its
+        value and the bound."""
         if len(weights) == len(self._learned_weights):
             self._check_weights(weights, "given to set_weights")
         super().set_weights(weights)
 
     def finalize_state(self):
-        """Checks the learned weights a legacy `.h5` file gave the layer.
-
+        """Checks the learned weights a legacy `.h5` file gave the layer:
         Keras's `.h5` loader (`keras.models.load_model` and
-        `model.load_weights`) assigns each weight, then calls this: weights
+        `model.load_weights`) assigns each weight, then calls this; weights
         that fail the checks of `load_own_variables` are reset to the
-        constructor's values and a `ValueError` names them.
-        """
+        constructor's values and a `ValueError` names them."""
         weights = _learned_weights.weights_as_numpy(
             self._learned_weights.values())
         try:
@@ -353,17 +290,15 @@ class LocalResponseNormalization(keras.layers.Layer):
         # unknown rank (a tf.function traced with TensorSpec(None)) gets
         # our message, which says rank, instead of TensorFlow's as_list(),
         # and a 2-D input ours, which says what to do
-        _arguments.validate_input(
-            _arguments.static_shape(arg_0), arg_0.dtype, self.mode,
-            self.data_format)
+        _arguments.validate_input(_arguments.static_shape(arg_0),
+                                  arg_0.dtype, self.mode, self.data_format)
         super()._assert_input_compatibility(arg_0)
 
     def compute_output_spec(self, inputs):
         # checks the input's dtype when the model is built: an integer
         # keras.Input fails here, not at predict
-        _arguments.validate_input(
-            _arguments.static_shape(inputs), inputs.dtype, self.mode,
-            self.data_format)
+        _arguments.validate_input(_arguments.static_shape(inputs),
+                                  inputs.dtype, self.mode, self.data_format)
         return keras.KerasTensor(inputs.shape, dtype=self.compute_dtype)
 
     def get_config(self):
@@ -373,21 +308,18 @@ class LocalResponseNormalization(keras.layers.Layer):
         `window_scale`."""
         config = super().get_config()
         initial = self._initial_values
-        config.update({
-            "size": self.size, "alpha": initial["alpha"],
-            "beta": initial["beta"], "bias": initial["bias"],
-            "mode": self.mode, "data_format": self.data_format,
-            "even_window_side": self.even_window_side,
-            "implementation": self.implementation,
-        })
+        config.update(
+            size=self.size, alpha=initial["alpha"], beta=initial["beta"],
+            bias=initial["bias"], mode=self.mode, data_format=self.data_format,
+            even_window_side=self.even_window_side,
+            implementation=self.implementation)
         # only where they differ from the defaults: files saved with
         # default settings keep the config of release 0.1.0
         for name, value, default in (
-            ("learnable", self.learnable, False),
-            ("window", self.window, "box"),
-            ("window_scale", initial["window_scale"], None),
-            ("groups", self.groups, 1),
-        ):
+                ("learnable", self.learnable, False),
+                ("window", self.window, "box"),
+                ("window_scale", initial["window_scale"], None),
+                ("groups", self.groups, 1)):
             if value != default:
                 config[name] = value
         return config
@@ -410,12 +342,9 @@ class LocalResponseNormalization(keras.layers.Layer):
     @classmethod
     def from_tensorflow(cls, depth_radius: int = 5, bias: float = 1.0, alpha: float = 1.0,
                         beta: float = 0.5, **kwargs):
-        """The layer `tf.nn.local_response_normalization` computes.
-
-        TensorFlow names the window by its radius (`size = 2 *
-        depth_radius + 1`) and applies `alpha` per term. The defaults are
-        TensorFlow's.
-        """
+        """The layer `tf.nn.local_response_normalization` computes: its
+        window has `size = 2 * depth_radius + 1`, its `alpha` applies per
+        term, and the defaults are TensorFlow's."""
         return cls(**conventions.layer_arguments(
             "tensorflow", depth_radius, alpha, beta, bias, kwargs))
 

@@ -1,6 +1,7 @@
 """keras_lrn/conventions.py: each framework's spelling of LRN as data, the
-two conversions through a row (`to_canonical`, `from_canonical`) and
-`keras_lrn.ops.convention_arguments`.
+two conversions through a row (`to_canonical`, `from_canonical`), the
+layer converters' helpers (`layer_arguments`, `caffe_convention`,
+`framework_arguments`) and `keras_lrn.ops.convention_arguments`.
 
 Checked against the table of conventions (the project guide's, written out
 here again, not read from keras_lrn) and against each framework's own
@@ -241,3 +242,41 @@ def test_from_canonical_refuses_what_the_framework_cannot_express(
     with pytest.raises(ValueError, match=message) as info:
         conventions.from_canonical(row, **layer)
     assert str(info.value).startswith(f"{row.name} cannot express this layer")
+
+
+def test_the_converters_arguments_come_from_keras_lrn_conventions():
+    # the guide's table: PyTorch divides alpha by the window and puts an even
+    # window's extra element before the centre; Caffe WITHIN_CHANNEL divides
+    # by the box's area; TensorFlow's window is 2 * depth_radius + 1
+    assert conventions.layer_arguments(
+        "torch", 4, 8e-4, 0.5, 3.0, {"name": "lrn_b"}) == dict(
+            size=4, alpha=pytest.approx(2e-4), beta=0.5, bias=3.0,
+            mode="across_channels", even_window_side="before", name="lrn_b")
+    assert conventions.layer_arguments(
+        "tensorflow", 2, 1e-4, 0.75, 2.0, {}) == dict(
+            size=5, alpha=1e-4, beta=0.75, bias=2.0, mode="across_channels")
+    with pytest.raises(ValueError, match=r"\['alpha', 'size'\] are set by "
+                                         r"the converter from ONNX LRN"):
+        conventions.layer_arguments("onnx", 3, 1e-4, 0.75, 1.0,
+                                    {"size": 5, "alpha": 1.0})
+    assert conventions.caffe_convention("WITHIN_CHANNEL") == (
+        "caffe_within_channel")
+    assert conventions.layer_arguments(
+        conventions.caffe_convention("WITHIN_CHANNEL"), 3, 9e-4, 0.75, 1.0,
+        {})["alpha"] == pytest.approx(1e-4)
+    for region in ("within_channel", None):
+        with pytest.raises(ValueError, match=f"norm_region={region!r}"):
+            conventions.caffe_convention(region)
+
+
+def test_framework_arguments_refuse_what_no_framework_computes():
+    assert conventions.framework_arguments(
+        "torch", keras_lrn.LRN(size=3, alpha=1e-4, bias=1.5)) == pytest.approx(
+            dict(size=3, alpha=3e-4, beta=0.75, k=1.5))
+    for layer, match in (
+            (keras_lrn.LRN(learnable=("beta",)), r"learnable=\['beta'\], window='box'"),
+            (keras_lrn.LRN(window="exponential", window_scale=2.0),
+             "window='exponential'"),
+            (keras_lrn.LRN(groups=2), "groups=2")):
+        with pytest.raises(ValueError, match=match):
+            conventions.framework_arguments("onnx", layer)

@@ -11,7 +11,6 @@ import pytest
 
 import keras_lrn
 from keras_lrn import LRN, LocalResponseNormalization
-from keras_lrn import conventions
 from tests import reference
 
 ARGUMENTS = dict(size=4, alpha=3e-4, beta=0.6, bias=1.5, mode="within_channel",
@@ -287,44 +286,6 @@ def test_reverse_converters_raise_where_the_framework_cannot_express_it():
     assert within.to_caffe()["alpha"] == pytest.approx(9e-4)
     with pytest.raises(ValueError, match=r"fixed at 1\.0.*bias=2\.0"):
         LRN(mode="within_channel", size=3, bias=2.0).to_caffe()
-
-
-def test_the_converters_arguments_come_from_keras_lrn_conventions():
-    # the guide's table: PyTorch divides alpha by the window and puts an even
-    # window's extra element before the centre; Caffe WITHIN_CHANNEL divides
-    # by the box's area; TensorFlow's window is 2 * depth_radius + 1
-    assert conventions.layer_arguments(
-        "torch", 4, 8e-4, 0.5, 3.0, {"name": "lrn_b"}) == dict(
-            size=4, alpha=pytest.approx(2e-4), beta=0.5, bias=3.0,
-            mode="across_channels", even_window_side="before", name="lrn_b")
-    assert conventions.layer_arguments(
-        "tensorflow", 2, 1e-4, 0.75, 2.0, {}) == dict(
-            size=5, alpha=1e-4, beta=0.75, bias=2.0, mode="across_channels")
-    with pytest.raises(ValueError, match=r"\['alpha', 'size'\] are set by "
-                                         r"the converter from ONNX LRN"):
-        conventions.layer_arguments("onnx", 3, 1e-4, 0.75, 1.0,
-                                    {"size": 5, "alpha": 1.0})
-    assert conventions.caffe_convention("WITHIN_CHANNEL") == (
-        "caffe_within_channel")
-    assert conventions.layer_arguments(
-        conventions.caffe_convention("WITHIN_CHANNEL"), 3, 9e-4, 0.75, 1.0,
-        {})["alpha"] == pytest.approx(1e-4)
-    for region in ("within_channel", None):
-        with pytest.raises(ValueError, match=f"norm_region={region!r}"):
-            conventions.caffe_convention(region)
-
-
-def test_framework_arguments_refuse_what_no_framework_computes():
-    assert conventions.framework_arguments(
-        "torch", LRN(size=3, alpha=1e-4, bias=1.5)) == pytest.approx(
-            dict(size=3, alpha=3e-4, beta=0.75, k=1.5))
-    for layer, match in (
-            (LRN(learnable=("beta",)), r"learnable=\['beta'\], window='box'"),
-            (LRN(window="exponential", window_scale=2.0),
-             "window='exponential'"),
-            (LRN(groups=2), "groups=2")):
-        with pytest.raises(ValueError, match=match):
-            conventions.framework_arguments("onnx", layer)
 
 
 FRAMEWORKS = ("tensorflow", "caffe", "torch", "onnx")
