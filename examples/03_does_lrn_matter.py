@@ -1232,7 +1232,10 @@ for inputs in INPUTS:
 #   models with batch or group or no normalization, generally by 1-2
 #   percentage points, on both the CIFAR-100 and ImageNet databases." This
 #   notebook's `lrn_learned` arm is the layer of that kind that ships here
-#   (README, "Learned LRN"), at the two LRN positions of AlexNet.
+#   (README, "Learned LRN"), at the two LRN positions of AlexNet. This study
+#   has no arm with BatchNorm and learned LRN together, so it does not test
+#   their claim that divisive normalization helps on top of batch
+#   normalization.
 
 # %% [markdown]
 # ## What this run shows
@@ -1248,6 +1251,8 @@ for inputs in INPUTS:
 # nothing is concluded.
 
 # %%
+import statistics
+
 from IPython.display import Markdown, display
 
 QUOTED = []  # (kind, arguments, format, text): every number the generated text quotes
@@ -1266,6 +1271,8 @@ def value_of(kind, *args):
         return 100 * compared(*args)["ci90"][0 if kind == "ci90_low" else 1]
     if kind == "sd":
         return 100 * R["detectable"][args[0]]["pooled_seed_sd"]
+    if kind == "arm_sd":  # (arm, inputs): the SD of the arm's test seeds, points
+        return 100 * statistics.stdev(accuracies(*args).tolist())
     if kind == "delta":
         return 100 * R["detectable"][args[0]]["delta"]
     if kind == "shift_sd":
@@ -1310,6 +1317,18 @@ def pair_text(c):
                if inside else "") + ")")
 
 
+def said_on_rerun(c):
+    """The verdict the rerun across settings gives a comparison, in words."""
+    verdicts = SPREAD["per_input"][c["inputs"]]["verdicts_on_rerun"]
+    verdict = verdicts.get(f"{c['arm_a']} vs {c['arm_b']}")
+    if verdict is None:
+        verdict = {"a beats b": "b beats a", "b beats a": "a beats b"}.get(
+            verdicts[f"{c['arm_b']} vs {c['arm_a']}"], verdicts[f"{c['arm_b']} vs {c['arm_a']}"])
+    a, b = f"`{c['arm_a']}`", f"`{c['arm_b']}`"
+    return {"a beats b": f"{a} beats {b}", "b beats a": f"{b} beats {a}",
+            "equivalent": f"{a} and {b} are equivalent", "cannot tell": "they are not told apart"}[verdict]
+
+
 def input_section(inputs):
     # every pair read with the higher median first
     family = [compared(q["arm_a"], q["arm_b"], inputs) if q["median_difference"] >= 0
@@ -1321,7 +1340,8 @@ def input_section(inputs):
              f"{len(ARMS) * len(TEST_SEEDS)}; pooled seed-to-seed SD {quote('sd', inputs, fmt='.2f')} points "
              f"without failed runs; the design detects a difference of {quote('delta', inputs)} points "
              f"({quote('shift_sd', inputs, fmt='.2f')} SD) with 80% power):", "",
-             f"* Highest median: `{best}`, {quote('median', best, inputs)}%."]
+             f"* Highest median: `{best}`, {quote('median', best, inputs)}% (a median, not a verdict: the "
+             "differences the data support follow)."]
     for label, group in (("stand", [c for c in wins if stands(c)]), ("fragile", [c for c in wins if not stands(c)])):
         if group:
             lines.append(f"* Differences that {'stand' if label == 'stand' else 'are *fragile*'}: "
@@ -1333,7 +1353,13 @@ def input_section(inputs):
                 f"`{c['arm_a']}` and `{c['arm_b']}` (90% interval {quote('ci90_low', c['arm_a'], c['arm_b'], inputs, fmt='+.1f')} "
                 f"to {quote('ci90_high', c['arm_a'], c['arm_b'], inputs, fmt='+.1f')}, TOST Holm p "
                 f"{quote('tost_holm', c['arm_a'], c['arm_b'], inputs, fmt='.4f')})" for c in group) + ".")
-    rest = len(family) - len(wins) - len(equivalent)
+    fragile_ties = [c for c in family if c["verdict"] == "cannot tell" and not stands(c)]
+    if fragile_ties:
+        lines.append("* Not told apart, but *fragile*: " + "; ".join(
+            f"`{c['arm_a']}` and `{c['arm_b']}` ("
+            + ("a tie's runner-up rate changes it" if changed_by_a_tie(c) else
+               f"on the rerun at {SPREAD['setting']}, {said_on_rerun(c)}") + ")" for c in fragile_ties) + ".")
+    rest = len(family) - len(wins) - len(equivalent) - len(fragile_ties)
     lines.append(f"* The data cannot tell the other {rest} of the {len(family)} pairs apart.")
     versus_none = []
     for arm in LRN:
@@ -1412,10 +1438,26 @@ def answer():
             text += (f"{len(over_none)} of the {len(LRN)} LRN arms beat no normalization ("
                      + ", ".join(f"`{a}` {quote('diff', a, 'none', inputs, fmt='+.1f')}" for a in over_none)
                      + " points)")
+            smallest = min(compared(a, "none", inputs)["median_difference"] for a in over_none)
+            for a in LRN:
+                c = compared(a, "none", inputs)
+                if a not in over_none and c["verdict"] == "cannot tell" and c["median_difference"] >= smallest:
+                    others = [o for o in LRN if o != a]
+                    widest = max(others, key=lambda o: statistics.stdev(accuracies(o, inputs).tolist()))
+                    text += (f"; `{a}`'s median gain over it, {quote('diff', a, 'none', inputs, fmt='+.1f')} "
+                             f"points, is as large, but its seeds spread more (SD "
+                             f"{quote('arm_sd', a, inputs)} points, at most {quote('arm_sd', widest, inputs)} "
+                             f"for the other LRN arms) and the rank test does not tell it apart (Holm p "
+                             f"{quote('holm', a, 'none', inputs, fmt='.4f')})")
         elif under_none:
             text += f"no LRN arm beats no normalization and {len(under_none)} are beaten by it"
         else:
             text += "no LRN arm is told apart from no normalization"
+            below = sorted(LRN, key=lambda a: compared("none", a, inputs)["median_difference"])
+            if compared("none", below[0], inputs)["median_difference"] > 0:
+                text += (f", although every LRN arm's median is below `none`'s (by "
+                         f"{quote('diff', 'none', below[0], inputs, fmt='.1f')} to "
+                         f"{quote('diff', 'none', below[-1], inputs, fmt='.1f')} points)")
         text += (f"; BatchNorm, configured for the run's length, beats {len(under_bn)} of the {len(LRN)} LRN arms"
                  + (" (" + ", ".join(f"`{a}` by {quote('diff', 'batchnorm', a, inputs, fmt='.1f')}" for a in under_bn)
                     + " points)" if under_bn else ""))
@@ -1509,6 +1551,8 @@ def independent_value(kind, *args):
         return -100 * bootstrap_90(seeds(b, inputs), seeds(a, inputs))[1 if kind == "ci90_low" else 0]
     if kind == "sd":
         return 100 * sd_without_failed(args[0])
+    if kind == "arm_sd":
+        return 100 * np.std(seeds(*args), ddof=1)
     if kind == "shift_sd":
         return INDEPENDENT_SHIFT
     if kind == "delta":
