@@ -26,9 +26,14 @@ from keras_lrn import conventions
 
 __all__ = ["onnx_node"]
 
-JAX_NUMPY = _formula.Primitives(
-    sqrt=jnp.sqrt, multiply=jnp.multiply, power=jnp.power, exp=jnp.exp,
-    log=jnp.log, ones_like=jnp.ones_like)
+# `jax.lax`'s functions, not `jax.numpy`'s: jax2onnx replaces `jax.numpy`'s
+# while it converts, and this module is first imported during a conversion
+# (the dispatch sends LRN here then), so captured `jax.numpy` functions
+# would be jax2onnx's, which no longer evaluate once it is done.
+JAX_LAX = _formula.Primitives(
+    sqrt=jax.lax.sqrt, multiply=jax.lax.mul, power=jax.lax.pow,
+    exp=jax.lax.exp, log=jax.lax.log,
+    ones_like=lambda value: jax.lax.full_like(value, 1))
 
 
 def _plain_formula(x, *, size, alpha, beta, bias, channels_last):
@@ -36,7 +41,7 @@ def _plain_formula(x, *, size, alpha, beta, bias, channels_last):
     window = _windows.BoxWindow((3 if channels_last else 1,), half, half)
     t = bias + alpha * window.sum(jnp.square(x))
     return x / _formula.beta_power(t, _formula.beta_path_of(beta), beta,
-                                   JAX_NUMPY)
+                                   JAX_LAX)
 
 
 @functools.cache

@@ -88,3 +88,38 @@ def test_jax2onnx_writes_one_lrn_node_that_onnxruntime_runs(
     x = _input(shape)
     (output,) = session.run(None, {session.get_inputs()[0].name: x})
     np.testing.assert_allclose(output, reference.lrn(x, **case), rtol=1e-5)
+
+
+def test_the_primitive_evaluates_after_being_first_imported_during_a_conversion():
+    # The dispatch imports keras_lrn._jax_export inside jax2onnx's conversion,
+    # while jax2onnx has replaced jax.numpy's functions with its own: what the
+    # module captures then must still evaluate afterwards (it once raised
+    # "MLIR translation rule for primitive 'jax.numpy.sqrt' not found").
+    import json
+    import subprocess
+    import sys
+
+    pytest.importorskip("jax2onnx")
+    script = (
+        "import sys, numpy as np, keras, keras_lrn, jax\n"
+        "assert 'keras_lrn._jax_export' not in sys.modules\n"
+        "x = np.random.default_rng(0).uniform(0, 20, (2, 4, 5, 8)).astype('float32')\n"
+        "model = keras.Sequential([keras.Input((4, 5, 8)), keras_lrn.LRN(alpha=1e-2)])\n"
+        "model(x)\n"
+        "import tempfile, os\n"
+        "model.export(os.path.join(tempfile.mkdtemp(), 'm.onnx'), format='onnx')\n"
+        "assert 'keras_lrn._jax_export' in sys.modules\n"
+        "from keras_lrn import _jax_export, _windows\n"
+        "window = _windows.BoxWindow.of(x.shape, 5, 'across_channels', 'channels_last', 'after')\n"
+        "y = jax.jit(lambda v: _jax_export.onnx_node(v, window, 1e-2, 0.75, 2.0))(x)\n"
+        "import json; print(json.dumps(np.asarray(y).tolist()))\n")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True,
+                            text=True, timeout=300,
+                            env=dict(__import__("os").environ, KERAS_BACKEND="jax"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    x = np.random.default_rng(0).uniform(0, 20, (2, 4, 5, 8)).astype(np.float32)
+    computed = np.array(json.loads(result.stdout.strip().splitlines()[-1]),
+                        np.float32)
+    reference.assert_matches_in_dtype(
+        computed, reference.lrn(x, size=5, alpha=1e-2, beta=0.75, bias=2.0),
+        "float32")
