@@ -1061,19 +1061,23 @@ def changed_by_a_tie(c):
                for t in CLOSE_CALLS for v in t["changed_verdicts"])
 
 
+def verdict_on_rerun(c):
+    """The verdict the rerun across settings gives comparison `c`, read as `c` is (a vs b)."""
+    verdicts = SPREAD["per_input"][c["inputs"]]["verdicts_on_rerun"]
+    key = f"{c['arm_a']} vs {c['arm_b']}"
+    if key in verdicts:
+        return verdicts[key]
+    verdict = verdicts[f"{c['arm_b']} vs {c['arm_a']}"]
+    return {"a beats b": "b beats a", "b beats a": "a beats b"}.get(verdict, verdict)
+
+
 def stands(c):
     """Whether a comparison's verdict holds beside the spread (see above) and no tie in a rate choice
     changes it."""
     if SPREAD is None or changed_by_a_tie(c):
         return False
     s = SPREAD["per_input"][c["inputs"]]
-    key = f"{c['arm_a']} vs {c['arm_b']}"
-    if key not in s["verdicts_on_rerun"]:
-        key = f"{c['arm_b']} vs {c['arm_a']}"
-        flip = {"a beats b": "b beats a", "b beats a": "a beats b"}
-        same = flip.get(s["verdicts_on_rerun"][key], s["verdicts_on_rerun"][key]) == c["verdict"]
-    else:
-        same = s["verdicts_on_rerun"][key] == c["verdict"]
+    same = verdict_on_rerun(c) == c["verdict"]
     if c["verdict"] in ("a beats b", "b beats a"):
         return same and half_images(abs(c["median_difference"])) > half_images(s["spread"] / 100)
     return same
@@ -1317,16 +1321,11 @@ def pair_text(c):
                if inside else "") + ")")
 
 
-def said_on_rerun(c):
-    """The verdict the rerun across settings gives a comparison, in words."""
-    verdicts = SPREAD["per_input"][c["inputs"]]["verdicts_on_rerun"]
-    verdict = verdicts.get(f"{c['arm_a']} vs {c['arm_b']}")
-    if verdict is None:
-        verdict = {"a beats b": "b beats a", "b beats a": "a beats b"}.get(
-            verdicts[f"{c['arm_b']} vs {c['arm_a']}"], verdicts[f"{c['arm_b']} vs {c['arm_a']}"])
-    a, b = f"`{c['arm_a']}`", f"`{c['arm_b']}`"
-    return {"a beats b": f"{a} beats {b}", "b beats a": f"{b} beats {a}",
-            "equivalent": f"{a} and {b} are equivalent", "cannot tell": "they are not told apart"}[verdict]
+def said(arm, other, verdict):
+    """A verdict of `arm` vs `other`, in words."""
+    return {"a beats b": f"`{arm}` beats `{other}`", "b beats a": f"`{other}` beats `{arm}`",
+            "equivalent": f"`{arm}` equivalent to `{other}`",
+            "cannot tell": f"cannot tell `{arm}` from `{other}`"}[verdict]
 
 
 def input_section(inputs):
@@ -1358,7 +1357,8 @@ def input_section(inputs):
         lines.append("* Not told apart, but *fragile*: " + "; ".join(
             f"`{c['arm_a']}` and `{c['arm_b']}` ("
             + ("a tie's runner-up rate changes it" if changed_by_a_tie(c) else
-               f"on the rerun at {SPREAD['setting']}, {said_on_rerun(c)}") + ")" for c in fragile_ties) + ".")
+               f"on the rerun at {SPREAD['setting']}, "
+               f"{said(c['arm_a'], c['arm_b'], verdict_on_rerun(c))}") + ")" for c in fragile_ties) + ".")
     rest = len(family) - len(wins) - len(equivalent) - len(fragile_ties)
     lines.append(f"* The data cannot tell the other {rest} of the {len(family)} pairs apart.")
     versus_none = []
@@ -1392,11 +1392,6 @@ def conclusions():
             f"runs) and at most {quote('largest_move')}. The spread of a pair's median difference was at most "
             + " and ".join(f"{quote('spread', i)} points ({i})" for i in INPUTS) + ".")
     if CLOSE_CALLS:
-        def said(arm, other, verdict):
-            return {"a beats b": f"`{arm}` beats `{other}`", "b beats a": f"`{other}` beats `{arm}`",
-                    "equivalent": f"`{arm}` equivalent to `{other}`",
-                    "cannot tell": f"cannot tell `{arm}` from `{other}`"}[verdict]
-
         parts.append("**Ties in the rate choice** (a lead of 2 validation images or fewer; each tie's test seeds "
                      "were also run at the runner-up rate): " + "; ".join(
             f"`{t['arm']}` on {t['inputs']} inputs (lead {quote('lead', t['arm'], t['inputs'], fmt='g')} of 359 "
@@ -1443,7 +1438,7 @@ def answer():
                 c = compared(a, "none", inputs)
                 if a not in over_none and c["verdict"] == "cannot tell" and c["median_difference"] >= smallest:
                     others = [o for o in LRN if o != a]
-                    widest = max(others, key=lambda o: statistics.stdev(accuracies(o, inputs).tolist()))
+                    widest = max(others, key=lambda o: value_of("arm_sd", o, inputs))
                     text += (f"; `{a}`'s median gain over it, {quote('diff', a, 'none', inputs, fmt='+.1f')} "
                              f"points, is as large, but its seeds spread more (SD "
                              f"{quote('arm_sd', a, inputs)} points, at most {quote('arm_sd', widest, inputs)} "
