@@ -12,6 +12,8 @@ through a row, so every converter follows the same code.
 
 import dataclasses
 import math
+import os
+import sys
 import warnings
 
 from keras_lrn import _arguments
@@ -110,6 +112,21 @@ CAFFE_NORM_REGIONS = {
 }
 
 
+_PACKAGE_DIRECTORY = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _stacklevel_of_caller_outside_package():
+    """The `stacklevel` with which a warning raised by this function's
+    caller names the first frame outside keras-lrn (the user's line, from
+    whichever converter the call came through), as pandas' `find_stack_level`
+    does."""
+    frame, level = sys._getframe(1), 1
+    while frame is not None and os.path.abspath(
+            frame.f_code.co_filename).startswith(_PACKAGE_DIRECTORY):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
 def to_canonical(convention, window, alpha, beta, bias):
     """Layer arguments for hyperparameters given in `convention`.
 
@@ -149,7 +166,7 @@ def to_canonical(convention, window, alpha, beta, bias):
             f"{convention.fixed_bias} and ignores the value passed; "
             f"using {convention.bias_arg}={convention.fixed_bias}. "
             f"Received: {convention.bias_arg}={bias!r}",
-            stacklevel=3,
+            stacklevel=_stacklevel_of_caller_outside_package(),
         )
         bias = convention.fixed_bias
     arguments = {
