@@ -12,8 +12,6 @@ through a row, so every converter follows the same code.
 
 import dataclasses
 import math
-import os
-import sys
 import warnings
 
 from keras_lrn import _arguments
@@ -112,28 +110,17 @@ CAFFE_NORM_REGIONS = {
 }
 
 
-_PACKAGE_DIRECTORY = os.path.dirname(os.path.abspath(__file__)) + os.sep
-
-
-def _stacklevel_of_caller_outside_package():
-    """The `stacklevel` with which a warning raised by this function's
-    caller names the first frame outside keras-lrn (the user's line, from
-    whichever converter the call came through), as pandas' `find_stack_level`
-    does."""
-    frame, level = sys._getframe(1), 1
-    while frame is not None and os.path.abspath(
-            frame.f_code.co_filename).startswith(_PACKAGE_DIRECTORY):
-        frame, level = frame.f_back, level + 1
-    return level
-
-
-def to_canonical(convention, window, alpha, beta, bias):
+def to_canonical(convention, window, alpha, beta, bias, warning_stacklevel=2):
     """Layer arguments for hyperparameters given in `convention`.
 
     Args:
         convention: A `Convention` (a value of `CONVENTIONS`).
         window: The value of the framework's `size_arg`.
         alpha, beta, bias: The framework's own values.
+        warning_stacklevel: The `stacklevel` of the warning for a fixed
+            bias given another value: 2 names the caller's line; a function
+            of keras-lrn that calls this one passes its callers' depth, so
+            the warning names the user's line.
 
     Returns:
         A dict of `LocalResponseNormalization` arguments.
@@ -166,7 +153,7 @@ def to_canonical(convention, window, alpha, beta, bias):
             f"{convention.fixed_bias} and ignores the value passed; "
             f"using {convention.bias_arg}={convention.fixed_bias}. "
             f"Received: {convention.bias_arg}={bias!r}",
-            stacklevel=_stacklevel_of_caller_outside_package(),
+            stacklevel=warning_stacklevel,
         )
         bias = convention.fixed_bias
     arguments = {
@@ -257,7 +244,9 @@ def layer_arguments(convention, window, alpha, beta, bias, layer_kwargs):
         ValueError: as `to_canonical`, or naming an argument of
             `layer_kwargs` that the conversion sets.
     """
-    arguments = to_canonical(CONVENTIONS[convention], window, alpha, beta, bias)
+    # the user -> a converter of the layer -> here -> to_canonical
+    arguments = to_canonical(CONVENTIONS[convention], window, alpha, beta,
+                             bias, warning_stacklevel=4)
     overlap = sorted(set(arguments) & set(layer_kwargs))
     if overlap:
         raise ValueError(
@@ -381,7 +370,7 @@ def convention_arguments(convention: str, data_format: str | None = None,
         key = caffe_convention(values.pop("norm_region"))
     row = CONVENTIONS[key]
     arguments = to_canonical(row, values[row.size_arg], values["alpha"], values["beta"],
-                             values[row.bias_arg])
+                             values[row.bias_arg], warning_stacklevel=3)
     if data_format is not None:
         arguments["data_format"] = data_format
     return arguments
