@@ -11,6 +11,7 @@ round trip), so a wrong result fails the test, not just an exception.
 import itertools
 import json
 import os
+import re
 import sys
 
 import pytest
@@ -284,3 +285,73 @@ def test_each_notebook_says_what_it_needs_at_its_top(stem):
     first = source.cells[0]
     assert first.cell_type == "markdown" and "**Needs:**" in first.source, stem
     assert '".[notebooks]"' in first.source
+
+
+def _markdown(nb):
+    """The notebook's prose, whitespace collapsed to single spaces."""
+    return " ".join(" ".join(cell.source for cell in nb.cells
+                             if cell.cell_type == "markdown").split())
+
+
+def test_train_alexnet_prose_quotes_its_committed_run():
+    """Every number notebook 02's prose quotes from its committed run is
+    recomputed from that run's printed outputs (per-epoch validation
+    metrics, test accuracies, training time): a re-execution that changes
+    them and leaves the prose fails here."""
+    committed = _load("02_train_alexnet")
+    outputs, prose = _text(committed), _markdown(committed)
+    epochs = {int(e): dict(top1=float(a), ce=float(c), val_loss=float(v), lr=float(r))
+              for e, a, c, v, r in re.findall(
+                  r"epoch +(\d+): top-1 ([\d.]+) +cross-entropy ([\d.]+) +"
+                  r"val_loss ([\d.]+) +lr ([\d.e-]+)", outputs)}
+    last = max(epochs)
+    assert sorted(epochs) == list(range(1, last + 1)) and last == 15
+
+    def pct(epoch):
+        return f"{100 * epochs[epoch]['top1']:.1f}%"
+
+    def first_above(level):
+        return min(e for e in epochs if epochs[e]["top1"] > level)
+
+    def four(epoch, key):
+        return f"{epochs[epoch][key]:.4f}"
+
+    centre, crops = (float(x) for x in re.search(
+        r"centre crop: top-1 ([\d.]+).*\n *5 crops.*?: top-1 ([\d.]+)", outputs).groups())
+    test_images = int(re.search(r"test split \((\d+) images\)", outputs).group(1))
+    seconds = re.search(r"training: \d+ steps, (\d+) s", outputs).group(1)
+    decay = [f"{epochs[e]['val_loss'] - epochs[e]['ce']:.4f}" for e in (1, last)]
+    printed_decay = re.search(r"weight-decay term .*: epoch 1 ([\d.]+), last epoch ([\d.]+)",
+                              outputs).groups()
+    cut = [e for e in epochs if e > 1 and epochs[e]["lr"] < epochs[e - 1]["lr"]]
+    assert len(cut) == 1 and all(epochs[e]["val_loss"] >= epochs[cut[0] - 3]["val_loss"]
+                                 for e in (cut[0] - 2, cut[0] - 1))
+    assert epochs[12]["top1"] < epochs[11]["top1"]  # "not monotonic"
+    assert epochs[3]["ce"] > epochs[2]["ce"] and epochs[3]["val_loss"] < epochs[2]["val_loss"]
+    # the printed decay term is val_loss - cross-entropy (to one unit in the 4th place)
+    assert all(abs(float(a) - float(b)) <= 1.5e-4 for a, b in zip(decay, printed_decay))
+    quotes = [
+        f"chance ({pct(1)}, {pct(2)}, {pct(3)}) for 3 epochs",
+        f"first exceeded 20% in epoch {first_above(0.2)}, 50% in epoch {first_above(0.5)} "
+        f"and 90% in epoch {first_above(0.9)}",
+        f"({pct(11)} in epoch 11, {pct(12)} in epoch 12)",
+        f"this run was at {pct(7)} validation top-1 after epoch 7 and {pct(last)} after epoch {last}",
+        f"training {seconds} s",
+        f"scored {100 * centre:.1f}% top-1 on the {test_images} test images with the centre crop "
+        f"and {100 * crops:.1f}% averaging 5 crops",
+        f"was at {pct(last)} in the last epoch",
+        f"one image is {100 / test_images:.2f} points",
+        f"(validation top-1 {pct(1)[:-1]}%, {pct(2)}, {pct(3)})",
+        f"divided by 10 once, after epoch {cut[0] - 1} (epochs {cut[0] - 2} and {cut[0] - 1} had no "
+        f"lower validation loss than epoch {cut[0] - 3}'s {four(cut[0] - 3, 'val_loss')})",
+        f"epochs 1-{cut[0] - 1} trained at {epochs[1]['lr']:g} and epochs {cut[0]}-{last} at "
+        f"{epochs[last]['lr']:g}",
+        f"({printed_decay[0]} after epoch 1, {printed_decay[1]} after epoch {last})",
+        f"final `val_loss` ({four(last, 'val_loss')})",
+        f"cross-entropy ended at {four(last, 'ce')}",
+        f"in epoch 3 the validation cross-entropy rose ({four(2, 'ce')} to {four(3, 'ce')}) while "
+        f"`val_loss` fell ({four(2, 'val_loss')} to {four(3, 'val_loss')})",
+    ]
+    missing = [quote for quote in quotes if quote not in prose]
+    assert not missing, ("notebook 02's prose does not quote its committed run: expected "
+                         + "; ".join(repr(q) for q in missing))
