@@ -16,11 +16,12 @@ import pytest
 
 MODULES = ["benchmarks.timing", "benchmarks.report", "benchmarks.tf_cases",
            "benchmarks.peer_cases", "benchmarks.lrn_bench",
-           "benchmarks.backends_bench", "benchmarks.gpu_train_step"]
+           "benchmarks.backends_bench", "benchmarks.gpu_train_step",
+           "benchmarks.compare_commits"]
 
 
 SCRIPTS = ["benchmarks.lrn_bench", "benchmarks.backends_bench",
-           "benchmarks.gpu_train_step"]
+           "benchmarks.gpu_train_step", "benchmarks.compare_commits"]
 
 
 def test_modules_import_without_side_effects(monkeypatch, tmp_path):
@@ -165,3 +166,20 @@ def test_backends_bench_writes_its_section_only(tmp_path):
     assert text.startswith("# other report\n\nkept\n")
     assert "second" in text and "first" not in text
     assert text.count(backends_bench.BEGIN) == 1
+
+
+def test_compare_commits_reports_every_candidate_at_both_commits(tmp_path, capsys):
+    """HEAD against itself at a tiny shape: every candidate of the backend
+    runs with both packages and gets a finite, positive after/before."""
+    from benchmarks import compare_commits
+
+    output = tmp_path / "compare.md"
+    compare_commits.main(["--before", "HEAD", "--backend", keras.backend.backend(),
+                          "--rounds", "1", "--reps", "1", "--calls-per-rep", "1",
+                          "--shape", "1x4x4x8", "--no-torch-compile",
+                          "--output", str(output)])
+    rows = _table(output.read_text(), f"## {keras.backend.backend()}")
+    assert any(row["candidate"].startswith("keras_lrn.LRN(") for row in rows)
+    for row in rows:
+        ratio = float(row["after/before"])
+        assert math.isfinite(ratio) and ratio > 0, row
