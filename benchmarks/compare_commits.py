@@ -10,7 +10,11 @@ before, after, after, before, ... (`--rounds` pairs), and the report gives,
 for every candidate, the median over the rounds of after/before. The floor
 and the backends' own LRN do not depend on keras-lrn: their ratios show how
 much the machine moved between processes, the noise a keras-lrn ratio must
-be read against.
+be read against. A second ratio divides each candidate's time by its own
+process's floor in the same context and pass before comparing, which
+removes what moved a whole process (on JAX on the CPU, for one, every
+process gets its own share of page faults on buffers above glibc's mmap
+threshold: docs/guides/performance.md, "JAX on CPU").
 
     python benchmarks/compare_commits.py --before 0752156 --output benchmarks/compare_results.md
 """
@@ -28,6 +32,8 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BACKENDS = ("tensorflow", "jax", "torch")
+# backends_bench's floor candidate, in every context and pass
+FLOOR = "floor: x * 2.0"
 
 # Run in a fresh process: backends_bench's candidates for one backend with
 # the `keras_lrn` package in argv[1], as JSON rows.
@@ -127,6 +133,8 @@ def main(argv=None):
         "",
         "after/before is the median over the rounds of each round's ratio of",
         "medians; rows that do not run keras-lrn show the machine's drift.",
+        "The last column divides each time by its process's floor (same",
+        "context and pass) first, removing what moved a whole process.",
     ]
     with tempfile.TemporaryDirectory() as scratch:
         old = os.path.join(scratch, "before")
@@ -141,20 +149,27 @@ def main(argv=None):
                 rounds.append((times[old], times[ROOT]))
             lines += ["", f"## {backend}", "",
                       "| candidate | context | pass | before ms | after ms "
-                      "| after/before |", "|---|---|---|---|---|---|"]
+                      "| after/before | after/before, over the floor |",
+                      "|---|---|---|---|---|---|---|"]
             for key, row in rounds[0][1].items():
-                pairs = [(b.get(key, {}).get("median"), a[key]["median"])
+                floor = (FLOOR, key[1], key[2])
+                pairs = [(b.get(key, {}).get("median"), a[key]["median"],
+                          b.get(floor, {}).get("median"),
+                          a.get(floor, {}).get("median"))
                          for b, a in rounds]
                 if any(None in pair for pair in pairs):
                     lines.append(f"| {key[0]} | {key[1]} | {key[2]} | | | "
-                                 f"error: {row['error']} |")
+                                 f"error: {row['error']} | |")
                     continue
-                ratio = statistics.median(a / b for b, a in pairs)
+                ratio = statistics.median(a / b for b, a, _, _ in pairs)
+                relative = statistics.median(
+                    (a / a_floor) / (b / b_floor)
+                    for b, a, b_floor, a_floor in pairs)
                 lines.append(
                     f"| {key[0]} | {key[1]} | {key[2]} "
-                    f"| {statistics.median(b for b, _ in pairs):.2f} "
-                    f"| {statistics.median(a for _, a in pairs):.2f} "
-                    f"| {ratio:.2f} |")
+                    f"| {statistics.median(p[0] for p in pairs):.2f} "
+                    f"| {statistics.median(p[1] for p in pairs):.2f} "
+                    f"| {ratio:.2f} | {relative:.2f} |")
     lines += ["", "- load average at the end: "
               + ", ".join(f"{v:.2f}" for v in os.getloadavg())]
     report = "\n".join(lines) + "\n"
