@@ -41,12 +41,12 @@ COEFFICIENT_OF = {"alpha": ALPHA, "bias": BIAS, "beta": BETA,
 class Primitives:
     """The operations `beta_power` is written in, for one array library.
 
-    `sqrt`, `power` and `exp` may write their result into their first
-    argument, and `multiply` into its first (PyTorch's in-place kernels
-    do); `fresh` returns its argument where it may be overwritten (a copy
-    where primitives write in place, the argument itself where they do not).
-    `totals` sums each of a list of tensors of one shape over all its
-    elements (the backward's parameter gradients), as a sequence.
+    With `in_place`, `sqrt`, `power`, `exp` and `multiply` write their
+    result into their first argument (PyTorch's eager kernels): each
+    operation is then a pass over memory of its own, where XLA and
+    TorchInductor fuse a chain of them into one. `totals` sums each of a
+    list of tensors of one shape over all its elements (the backward's
+    parameter gradients), as a sequence.
     """
 
     sqrt: object
@@ -55,7 +55,7 @@ class Primitives:
     exp: object
     log: object
     ones_like: object
-    fresh: object = staticmethod(lambda value: value)
+    in_place: bool = False
     totals: object = staticmethod(lambda terms: [ops.sum(term)
                                                  for term in terms])
 
@@ -92,10 +92,12 @@ def beta_power(t, path, beta, primitives=KERAS_PRIMITIVES, log_t=None):
     betas are square roots, which are correctly rounded on every backend
     and fuse under XLA, where `pow` and `exp(beta * log(t))` are
     transcendental; a learned beta is `exp(beta * log(t))`, whose `log(t)`
-    the beta gradient shares (`log_t`, where already computed). Callers
-    divide by the result: a division by a square root keeps XLA's CPU
-    `rsqrt` out of every path, and a `t` that overflowed to infinity gives
-    0.
+    the beta gradient shares (`log_t`, where already computed). With
+    in-place primitives (`Primitives.in_place`), beta 0.75 is one `power`
+    pass: the two roots and their product would be three passes and a
+    copy of the first root. Callers divide by
+    the result: a division by a square root keeps XLA's CPU `rsqrt` out of
+    every path, and a `t` that overflowed to infinity gives 0.
     """
     p = primitives
     if path == 0:
@@ -103,8 +105,10 @@ def beta_power(t, path, beta, primitives=KERAS_PRIMITIVES, log_t=None):
     if path == 0.5:
         return p.sqrt(t)
     if path == 0.75:
+        if p.in_place:
+            return p.power(t, beta)
         root = p.sqrt(t)
-        return p.multiply(root, p.sqrt(p.fresh(root)))
+        return p.multiply(root, p.sqrt(root))
     if path == 1:
         return t
     if path == "learned":

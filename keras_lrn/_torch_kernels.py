@@ -45,7 +45,7 @@ TORCH = _formula.Primitives(
 TORCH_IN_PLACE = _formula.Primitives(
     sqrt=torch.Tensor.sqrt_, multiply=torch.Tensor.mul_,
     power=torch.Tensor.pow_, exp=torch.Tensor.exp_, log=torch.Tensor.log_,
-    ones_like=lambda t: t.fill_(1.0), fresh=torch.Tensor.clone)
+    ones_like=lambda t: t.fill_(1.0), in_place=True)
 
 
 def _compute_dtype(dtype):
@@ -161,15 +161,16 @@ def _backward(x, upstream, t, p, axes, before, after, alpha, beta):
     """dx from the forward's `t` and `p = t ** beta`, as
     `keras_lrn._formula.backward`: `q - 2 alpha beta x W^T(q x / t)` with
     `q = upstream / p` (the transposed window swaps before and after)."""
-    q = upstream / p
     if alpha == 0 or beta == 0:
-        return q
-    u = q * x
-    u.div_(t)
+        return upstream / p
+    # q is never stored: the window sums upstream * x / p / t, and q joins
+    # the result in the last pass (one full-size tensor fewer)
+    u = upstream * x
+    u.div_(p).div_(t)
     correction = window_sum(u, axes, after, before)
     del u
-    correction.mul_(x).mul_(2.0 * alpha * beta)
-    return q.sub_(correction)
+    correction.mul_(x).mul_(-2.0 * alpha * beta)
+    return correction.addcdiv_(upstream, p)
 
 
 def _formula_denominator(x, axes, before, after, alpha, bias):

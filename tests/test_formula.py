@@ -59,7 +59,7 @@ def in_place_primitives():
 
     return _formula.Primitives(sqrt=sqrt, multiply=multiply, power=power,
                                exp=np.exp, log=np.log, ones_like=ones_like,
-                               fresh=np.copy)
+                               in_place=True)
 
 
 @pytest.mark.parametrize("beta", [0.0, 0.5, 0.75, 1.0, 0.6])

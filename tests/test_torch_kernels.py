@@ -171,3 +171,52 @@ def test_onnx_node_is_one_lrn_node_that_onnxruntime_runs(torch, kernels,
     session = onnxruntime.InferenceSession(buffer.getvalue())
     (output,) = session.run(None, {session.get_inputs()[0].name: x})
     np.testing.assert_allclose(output, reference.lrn(x, **case), rtol=1e-5)
+
+
+def _full_size_writes(torch, numel, run):
+    """The ops `run` dispatches that write a new tensor of `numel`
+    elements (not views, not in-place or `out=` writes): the eager
+    kernel's passes that allocate, each a fresh buffer the size of the
+    input."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Writes(TorchDispatchMode):
+        def __init__(self):
+            super().__init__()
+            self.ops = []
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            if (isinstance(out, torch.Tensor) and out.numel() == numel
+                    and not func.is_view and not func._schema.is_mutable):
+                self.ops.append(func.overloadpacket.__name__)
+            return out
+
+    with Writes() as writes:
+        run()
+    return writes.ops
+
+
+def test_in_place_kernel_allocates_as_few_full_size_tensors_as_the_formula_needs(
+        torch, kernels):
+    """AlexNet's beta 0.75 in the eager kernel: the forward allocates the
+    squares and `t` (and `y`, where a gradient is wanted; the power and
+    the division write into `t`'s copy), the backward `upstream * x` and
+    the window sum. A table form that needs a copy (the two roots of 0.75
+    in place) or a stored `q` adds a pass over memory and fails here."""
+    case, shape = CASES[0]
+    x = torch.rand(shape, dtype=torch.float64)
+    window = _window(case, shape)
+
+    def call(t):
+        return kernels.in_place(t, window, case["alpha"], case["beta"],
+                                case["bias"])
+
+    assert _full_size_writes(torch, x.numel(), lambda: call(x)) == ["mul", "add"]
+    leaf = x.clone().requires_grad_()
+    kept = []
+    assert _full_size_writes(torch, x.numel(), lambda: kept.append(call(leaf))) == [
+        "mul", "add", "div"]
+    upstream = torch.rand_like(x)
+    assert _full_size_writes(torch, x.numel(), lambda: torch.autograd.grad(
+        kept[0], leaf, upstream)) == ["mul", "clone"]
