@@ -95,9 +95,9 @@ def beta_power(t, path, beta, primitives=KERAS_PRIMITIVES, log_t=None):
     the beta gradient shares (`log_t`, where already computed). With
     in-place primitives (`Primitives.in_place`), beta 0.75 is one `power`
     pass: the two roots and their product would be three passes and a
-    copy of the first root. Callers divide by
-    the result: a division by a square root keeps XLA's CPU `rsqrt` out of
-    every path, and a `t` that overflowed to infinity gives 0.
+    copy of the first root. Callers divide by the result: a division by a
+    square root keeps XLA's CPU `rsqrt` out of every path, and a `t` that
+    overflowed to infinity gives 0.
     """
     p = primitives
     if path == 0:
