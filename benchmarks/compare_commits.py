@@ -44,9 +44,9 @@ sys.path[:0] = [package, root]
 import keras_lrn
 assert os.path.dirname(os.path.realpath(keras_lrn.__file__)) == os.path.realpath(
     os.path.join(package, "keras_lrn")), keras_lrn.__file__
-from benchmarks import backends_bench
+from benchmarks import backends_bench, timing
 result = backends_bench.run_backend(
-    shape=tuple(int(v) for v in sys.argv[7].split("x")),
+    shape=timing.parse_shape(sys.argv[7]),
     repetitions=int(sys.argv[4]), calls_per_rep=int(sys.argv[5]),
     torch_compile=sys.argv[6] == "1")
 with open(out, "w") as f:
@@ -76,11 +76,14 @@ def _extract(commit, directory):
 def _run(backend, package, args, scratch):
     out = os.path.join(scratch, f"{backend}.json")
     env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="3")
-    subprocess.run([sys.executable, "-c", CHILD, package, ROOT, out,
-                    str(args.reps), str(args.calls_per_rep),
-                    "1" if args.torch_compile else "0", args.shape],
-                   env=env, check=True, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL)
+    child = subprocess.run([sys.executable, "-c", CHILD, package, ROOT, out,
+                            str(args.reps), str(args.calls_per_rep),
+                            "1" if args.torch_compile else "0", args.shape],
+                           env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True)
+    if child.returncode:
+        raise SystemExit(f"{backend} with the package in {package} failed:\n"
+                         f"{child.stderr[-3000:]}")
     with open(out) as file:
         return {(r["name"], r["context"], r["pas"]): r
                 for r in json.load(file)}
@@ -124,7 +127,7 @@ def main(argv=None):
         f"- before: `keras_lrn` of {before}; after: the working tree's, "
         f"at {after}{' with uncommitted changes' if dirty else ''}",
         f"- machine: {platform.platform()}, {os.cpu_count()} CPU cores",
-        f"- load average at the start: "
+        "- load average at the start: "
         + ", ".join(f"{v:.2f}" for v in os.getloadavg()),
         f"- per process: `backends_bench.run_backend`, {args.reps} "
         f"repetitions of {args.calls_per_rep} back-to-back calls, "

@@ -168,7 +168,7 @@ def test_backends_bench_writes_its_section_only(tmp_path):
     assert text.count(backends_bench.BEGIN) == 1
 
 
-def test_compare_commits_reports_every_candidate_at_both_commits(tmp_path, capsys):
+def test_compare_commits_reports_every_candidate_at_both_commits(tmp_path):
     """HEAD against itself at a tiny shape: every candidate of the backend
     runs with both packages and gets a finite, positive after/before."""
     from benchmarks import compare_commits

@@ -9,6 +9,11 @@ spelling of the layer's, and onnxruntime computes the formula with it.
 JAX only (the module imports jax).
 """
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -95,10 +100,6 @@ def test_the_primitive_evaluates_after_being_first_imported_during_a_conversion(
     # while jax2onnx has replaced jax.numpy's functions with its own: what the
     # module captures then must still evaluate afterwards (it once raised
     # "MLIR translation rule for primitive 'jax.numpy.sqrt' not found").
-    import json
-    import subprocess
-    import sys
-
     pytest.importorskip("jax2onnx")
     script = (
         "import sys, numpy as np, keras, keras_lrn, jax\n"
@@ -115,7 +116,7 @@ def test_the_primitive_evaluates_after_being_first_imported_during_a_conversion(
         "import json; print(json.dumps(np.asarray(y).tolist()))\n")
     result = subprocess.run([sys.executable, "-c", script], capture_output=True,
                             text=True, timeout=300,
-                            env=dict(__import__("os").environ, KERAS_BACKEND="jax"))
+                            env=dict(os.environ, KERAS_BACKEND="jax"))
     assert result.returncode == 0, result.stderr[-3000:]
     x = np.random.default_rng(0).uniform(0, 20, (2, 4, 5, 8)).astype(np.float32)
     computed = np.array(json.loads(result.stdout.strip().splitlines()[-1]),

@@ -200,10 +200,11 @@ def _full_size_writes(torch, numel, run):
 def test_in_place_kernel_allocates_as_few_full_size_tensors_as_the_formula_needs(
         torch, kernels):
     """AlexNet's beta 0.75 in the eager kernel: the forward allocates the
-    squares and `t` (and `y`, where a gradient is wanted; the power and
-    the division write into `t`'s copy), the backward `upstream * x` and
-    the window sum. A table form that needs a copy (the two roots of 0.75
-    in place) or a stored `q` adds a pass over memory and fails here."""
+    squares and `t`, and writes the power and `y` into `t`; where a
+    gradient is wanted `t` is kept, its power goes into the squares'
+    memory and `y` is new. The backward allocates `upstream * x` and the
+    window sum. A table form that needs a copy (the two roots of 0.75 in
+    place) or a stored `q` adds a pass over memory and fails here."""
     case, shape = CASES[0]
     x = torch.rand(shape, dtype=torch.float64)
     window = _window(case, shape)
